@@ -1,0 +1,190 @@
+//! The service: configuration, the store and the key, built once per process, and the
+//! account operations the handlers and `usersctl` share.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use lambda_http::{Body, Request, Response, service_fn};
+use uuid::Uuid;
+
+use crate::auth::Credential;
+use crate::clock::Timestamp;
+use crate::config::{Config, ConfigError, aws_sdk_config};
+use crate::responses::Failure;
+use crate::store::{SessionWrite, Store};
+use crate::tokens::{AccessToken, SessionId, TokenKey, TokenNonce, new_user_id};
+use crate::users::{CreateUserError, NewUser, TokenState, User};
+
+pub struct App {
+    config: Config,
+    store: Store,
+}
+
+/// A session as the web app sets it in the browser.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The `sessionid` cookie value.
+    pub session_id: SessionId,
+    /// The `csrftoken` cookie value, to be echoed in `X-CSRFToken` on POST.
+    pub csrf_token: String,
+    pub expires_at: Timestamp,
+}
+
+impl App {
+    /// Reads the configuration and builds the DynamoDB client: the init phase of a cold start.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let client = Client::new(&aws_sdk_config().await);
+        Ok(Self::new(config, client))
+    }
+
+    pub fn new(config: Config, client: Client) -> Self {
+        let store = Store::new(client, config.table_name.clone());
+        Self { config, store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn token_key(&self) -> &TokenKey {
+        &self.config.token_key
+    }
+
+    /// The user's current access token, rebuilt from the stored nonce.
+    pub fn access_token(&self, user: &User) -> AccessToken {
+        self.config.token_key.access_token(user.id, user.token.nonce)
+    }
+
+    /// The user behind a credential: one consistent read (`GetItem` for a token,
+    /// `BatchGetItem` of user + session for a session).
+    pub async fn authenticate(&self, credential: &Credential) -> Result<User, Failure> {
+        let now = Timestamp::now();
+        match credential {
+            Credential::Bearer(token) => {
+                // Forged tokens are turned away before they cost a read.
+                if !self.config.token_key.signed(token) {
+                    return Err(Failure::InvalidToken);
+                }
+                match self.store.get_user(token.user_id()).await? {
+                    Some(user)
+                        if user.token.nonce.matches(&token.nonce()) && !self.expired(&user.token, now) =>
+                    {
+                        Ok(user)
+                    }
+                    _ => Err(Failure::InvalidToken),
+                }
+            }
+            Credential::Session(session) => {
+                let lookup = self.config.token_key.session_lookup(session);
+                match self
+                    .store
+                    .get_user_and_session(session.user_id(), &lookup)
+                    .await?
+                {
+                    (Some(user), Some(expires_at)) if expires_at > now => Ok(user),
+                    _ => Err(Failure::NotAuthenticated),
+                }
+            }
+        }
+    }
+
+    /// Replaces the user's token and returns the new one, in one conditional write: the
+    /// old token is dead when this returns. Of concurrent regenerations presenting the
+    /// same bearer token exactly one succeeds; the others get [`Failure::InvalidToken`].
+    pub async fn regenerate_token(&self, credential: &Credential) -> Result<AccessToken, Failure> {
+        let now = Timestamp::now();
+        let fresh = TokenState {
+            nonce: TokenNonce::generate()?,
+            issued_at: now,
+        };
+        let user_id = match credential {
+            Credential::Bearer(token) => {
+                if !self.config.token_key.signed(token) {
+                    return Err(Failure::InvalidToken);
+                }
+                let expired_before = self.config.token_ttl.map(|ttl| now.saturating_sub(ttl));
+                if !self
+                    .store
+                    .replace_token(token.user_id(), token.nonce(), expired_before, fresh)
+                    .await?
+                {
+                    return Err(Failure::InvalidToken);
+                }
+                token.user_id()
+            }
+            Credential::Session(session) => {
+                let lookup = self.config.token_key.session_lookup(session);
+                match self
+                    .store
+                    .replace_token_for_session(session.user_id(), &lookup, now, fresh)
+                    .await?
+                {
+                    SessionWrite::Done => session.user_id(),
+                    SessionWrite::SessionInvalid => return Err(Failure::NotAuthenticated),
+                    SessionWrite::Conflict => return Err(Failure::Conflict),
+                }
+            }
+        };
+        Ok(self.config.token_key.access_token(user_id, fresh.nonce))
+    }
+
+    /// Opens a session for the user, valid for `ttl`: the one way sessions are made
+    /// (the web app's login, `usersctl create-session` and the tests all call this).
+    /// `Ok(None)` when there is no such user.
+    pub async fn create_session(&self, user_id: Uuid, ttl: Duration) -> Result<Option<NewSession>, Failure> {
+        let session_id = SessionId::generate(user_id)?;
+        let now = Timestamp::now();
+        let expires_at = now.saturating_add(ttl);
+        let lookup = self.config.token_key.session_lookup(&session_id);
+        if !self
+            .store
+            .create_session(user_id, &lookup, now, expires_at)
+            .await?
+        {
+            return Ok(None);
+        }
+        let csrf_token = self.config.token_key.csrf_token(&session_id);
+        Ok(Some(NewSession {
+            session_id,
+            csrf_token,
+            expires_at,
+        }))
+    }
+
+    /// Creates a user with a fresh access token. The email is unique (case-insensitive):
+    /// DynamoDB enforces it in the same transaction that writes the user.
+    pub async fn create_user(&self, new: NewUser) -> Result<(User, AccessToken), CreateUserError> {
+        let token = TokenState {
+            nonce: TokenNonce::generate()?,
+            issued_at: Timestamp::now(),
+        };
+        let user = new.into_user(new_user_id()?, token.issued_at, token)?;
+        self.store.create_user(&user).await?;
+        let access_token = self.access_token(&user);
+        Ok((user, access_token))
+    }
+
+    fn expired(&self, token: &TokenState, now: Timestamp) -> bool {
+        self.config
+            .token_ttl
+            .is_some_and(|ttl| token.issued_at.saturating_add(ttl) <= now)
+    }
+
+    /// Serves `handler` with the Lambda runtime until the process ends.
+    pub async fn serve<F, Fut>(self, handler: F) -> Result<(), lambda_http::Error>
+    where
+        F: Fn(&'static App, Request) -> Fut,
+        Fut: Future<Output = Response<Body>> + Send + 'static,
+    {
+        // The state lives as long as the process, so it is leaked rather than reference-counted.
+        let app: &'static App = Box::leak(Box::new(self));
+        lambda_http::run(service_fn(move |request| {
+            let response = handler(app, request);
+            async move { Ok::<_, Infallible>(response.await) }
+        }))
+        .await
+    }
+}

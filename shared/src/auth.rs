@@ -1,0 +1,279 @@
+//! Reading credentials off a request: the `Authorization: Bearer` header, the `sessionid`
+//! cookie, and the CSRF pair (`csrftoken` cookie + `X-CSRFToken` header) that a
+//! session-authenticated POST must carry. Nothing here touches the store.
+
+use lambda_http::Request;
+use lambda_http::http::header::{AUTHORIZATION, COOKIE};
+use subtle::ConstantTimeEq;
+
+use crate::responses::Failure;
+use crate::tokens::{AccessToken, SessionId, TokenKey};
+
+pub const SESSION_COOKIE: &str = "sessionid";
+pub const CSRF_COOKIE: &str = "csrftoken";
+pub const CSRF_HEADER: &str = "x-csrftoken";
+
+/// Who the request claims to be.
+#[derive(Debug)]
+pub enum Credential {
+    Bearer(AccessToken),
+    Session(SessionId),
+}
+
+/// What the `Authorization` header holds.
+enum Authorization {
+    Absent,
+    /// Another scheme (e.g. `Basic`): not ours to judge, as DRF's TokenAuthentication does.
+    OtherScheme,
+    Bearer(Result<AccessToken, Failure>),
+}
+
+fn authorization(request: &Request) -> Authorization {
+    let mut values = request.headers().get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Authorization::Absent;
+    };
+    if values.next().is_some() {
+        // Two Authorization headers: which one the client meant is anyone's guess.
+        return Authorization::Bearer(Err(Failure::InvalidToken));
+    }
+    let Ok(value) = value.to_str() else {
+        return Authorization::Bearer(Err(Failure::InvalidToken));
+    };
+    let mut parts = value.split_ascii_whitespace();
+    match parts.next() {
+        None => Authorization::Absent,
+        Some(scheme) if !scheme.eq_ignore_ascii_case("bearer") => Authorization::OtherScheme,
+        Some(_) => match (parts.next(), parts.next()) {
+            (Some(token), None) => Authorization::Bearer(token.parse().map_err(|_| Failure::InvalidToken)),
+            // `Bearer` alone, or with extra parts.
+            _ => Authorization::Bearer(Err(Failure::InvalidToken)),
+        },
+    }
+}
+
+/// The bearer token, for endpoints that accept nothing else.
+pub fn bearer_token(request: &Request) -> Result<AccessToken, Failure> {
+    match authorization(request) {
+        Authorization::Bearer(token) => token,
+        Authorization::Absent | Authorization::OtherScheme => Err(Failure::NotAuthenticated),
+    }
+}
+
+/// The bearer token if there is one (it wins over a session), else the session cookie.
+pub fn bearer_or_session(request: &Request) -> Result<Credential, Failure> {
+    match authorization(request) {
+        Authorization::Bearer(token) => token.map(Credential::Bearer),
+        Authorization::Absent | Authorization::OtherScheme => cookie(request, SESSION_COOKIE)
+            .and_then(|value| value.parse().ok())
+            .map(Credential::Session)
+            .ok_or(Failure::NotAuthenticated),
+    }
+}
+
+/// Django's CSRF rule for a session-authenticated unsafe request: the `csrftoken` cookie
+/// must be the token bound to this session, and the `X-CSRFToken` header must repeat it.
+/// A cross-site attacker can make the browser send the cookies but cannot read them to
+/// set the header.
+pub fn check_csrf(request: &Request, key: &TokenKey, session: &SessionId) -> Result<(), Failure> {
+    let cookie = cookie(request, CSRF_COOKIE).ok_or(Failure::CsrfFailed("CSRF cookie not set."))?;
+    let header = request
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .ok_or(Failure::CsrfFailed("CSRF token missing."))?;
+    if !bool::from(header.as_bytes().ct_eq(cookie.as_bytes())) {
+        return Err(Failure::CsrfFailed(
+            "CSRF token from the 'X-Csrftoken' HTTP header incorrect.",
+        ));
+    }
+    if !bool::from(cookie.as_bytes().ct_eq(key.csrf_token(session).as_bytes())) {
+        return Err(Failure::CsrfFailed("CSRF token incorrect."));
+    }
+    Ok(())
+}
+
+/// The first value of the named cookie (RFC 6265 lists the most specific path first).
+/// Cookie headers that are not visible ASCII are skipped, never a failure.
+fn cookie<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    request
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(cookie_name, _)| *cookie_name == name)
+        .map(|(_, value)| value.trim_matches('"'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::{TokenNonce, new_user_id};
+    use lambda_http::Body;
+    use lambda_http::http::HeaderValue;
+
+    fn key() -> TokenKey {
+        TokenKey::new(&[9; 32]).unwrap()
+    }
+
+    fn token() -> AccessToken {
+        key().access_token(new_user_id().unwrap(), TokenNonce::generate().unwrap())
+    }
+
+    fn request(headers: &[(&str, &[u8])]) -> Request {
+        let mut request = Request::new(Body::Empty);
+        for (name, value) in headers {
+            let name: lambda_http::http::HeaderName = name.parse().unwrap();
+            request
+                .headers_mut()
+                .append(name, HeaderValue::from_bytes(value).unwrap());
+        }
+        request
+    }
+
+    fn with_authorization(value: &str) -> Request {
+        request(&[("authorization", value.as_bytes())])
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let token = token();
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let parsed = bearer_token(&with_authorization(&format!("{scheme} {token}"))).unwrap();
+            assert_eq!(parsed, token);
+        }
+    }
+
+    #[test]
+    fn no_header_or_another_scheme_is_not_authenticated() {
+        assert!(matches!(
+            bearer_token(&request(&[])),
+            Err(Failure::NotAuthenticated)
+        ));
+        assert!(matches!(
+            bearer_token(&with_authorization("")),
+            Err(Failure::NotAuthenticated)
+        ));
+        assert!(matches!(
+            bearer_token(&with_authorization("Basic dXNlcjpwYXNz")),
+            Err(Failure::NotAuthenticated)
+        ));
+    }
+
+    #[test]
+    fn malformed_bearer_credentials_are_invalid_tokens() {
+        let token = token().to_string();
+        let long = "A".repeat(10 * 1024);
+        for value in [
+            "Bearer".to_string(),
+            "Bearer ".to_string(),
+            format!("Bearer {token} extra"),
+            format!("Bearer {long}"),
+            "Bearer not-a-token".to_string(),
+            format!("Bearer {}", &token[..40]),
+        ] {
+            assert!(
+                matches!(
+                    bearer_token(&with_authorization(&value)),
+                    Err(Failure::InvalidToken)
+                ),
+                "{value}"
+            );
+        }
+        let non_ascii = request(&[("authorization", "Bearer é".as_bytes())]);
+        assert!(matches!(bearer_token(&non_ascii), Err(Failure::InvalidToken)));
+        let twice = request(&[
+            ("authorization", format!("Bearer {token}").as_bytes()),
+            ("authorization", b"Bearer x"),
+        ]);
+        assert!(matches!(bearer_token(&twice), Err(Failure::InvalidToken)));
+    }
+
+    #[test]
+    fn bearer_wins_over_the_session_cookie() {
+        let token = token();
+        let session = SessionId::generate(token.user_id()).unwrap();
+        let both = request(&[
+            ("authorization", format!("Bearer {token}").as_bytes()),
+            ("cookie", format!("sessionid={session}").as_bytes()),
+        ]);
+        assert!(matches!(bearer_or_session(&both), Ok(Credential::Bearer(t)) if t == token));
+        let broken_bearer = request(&[
+            ("authorization", b"Bearer broken"),
+            ("cookie", format!("sessionid={session}").as_bytes()),
+        ]);
+        assert!(matches!(
+            bearer_or_session(&broken_bearer),
+            Err(Failure::InvalidToken)
+        ));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let session = SessionId::generate(new_user_id().unwrap()).unwrap();
+        let cookies = format!("theme=dark; sessionid={session}; csrftoken=abc");
+        let found = bearer_or_session(&request(&[("cookie", cookies.as_bytes())]));
+        assert!(matches!(found, Ok(Credential::Session(s)) if s == session));
+        let split = request(&[
+            ("cookie", b"theme=dark"),
+            ("cookie", format!("sessionid={session}").as_bytes()),
+        ]);
+        assert!(matches!(bearer_or_session(&split), Ok(Credential::Session(_))));
+    }
+
+    #[test]
+    fn bad_session_cookies_are_not_authenticated() {
+        for cookies in [
+            &b"sessionid="[..],
+            b"sessionid=garbage",
+            b"session=x",
+            b"sessionid=\xff\xfe",
+        ] {
+            assert!(
+                matches!(
+                    bearer_or_session(&request(&[("cookie", cookies)])),
+                    Err(Failure::NotAuthenticated)
+                ),
+                "{cookies:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn csrf_needs_the_cookie_and_a_matching_header_bound_to_the_session() {
+        let key = key();
+        let session = SessionId::generate(new_user_id().unwrap()).unwrap();
+        let csrf = key.csrf_token(&session);
+        let cookie = format!("sessionid={session}; csrftoken={csrf}");
+        let reason = |headers: &[(&str, &[u8])]| match check_csrf(&request(headers), &key, &session) {
+            Ok(()) => "ok",
+            Err(Failure::CsrfFailed(reason)) => reason,
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(&[("cookie", cookie.as_bytes()), ("x-csrftoken", csrf.as_bytes())]),
+            "ok"
+        );
+        assert_eq!(
+            reason(&[("x-csrftoken", csrf.as_bytes())]),
+            "CSRF cookie not set."
+        );
+        assert_eq!(reason(&[("cookie", cookie.as_bytes())]), "CSRF token missing.");
+        assert_eq!(
+            reason(&[("cookie", cookie.as_bytes()), ("x-csrftoken", b"other")]),
+            "CSRF token from the 'X-Csrftoken' HTTP header incorrect."
+        );
+        let other_session = SessionId::generate(new_user_id().unwrap()).unwrap();
+        let foreign = key.csrf_token(&other_session);
+        let foreign_cookie = format!("csrftoken={foreign}");
+        assert_eq!(
+            reason(&[
+                ("cookie", foreign_cookie.as_bytes()),
+                ("x-csrftoken", foreign.as_bytes())
+            ]),
+            "CSRF token incorrect."
+        );
+    }
+}

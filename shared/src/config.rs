@@ -1,0 +1,148 @@
+//! Deployment settings, read once at init from the environment.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `TABLE_NAME` | the DynamoDB table (required) |
+//! | `TOKEN_KEY` | the server secret tokens are derived with, at least 32 bytes (required) |
+//! | `TOKEN_TTL_SECONDS` | access-token lifetime; unset or empty = tokens never expire |
+//! | `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, ... | the standard AWS configuration |
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::tokens::{MIN_KEY_LEN, TokenKey};
+
+pub struct Config {
+    pub table_name: String,
+    pub token_key: TokenKey,
+    pub token_ttl: Option<Duration>,
+}
+
+/// A setting is missing or unusable. Names the variable, never echoes a secret value.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = lookup("TABLE_NAME")
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
+        let token_key = lookup("TOKEN_KEY")
+            .and_then(|key| TokenKey::new(key.as_bytes()))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "TOKEN_KEY must be set to a secret of at least {MIN_KEY_LEN} bytes"
+                ))
+            })?;
+        let token_ttl = match lookup("TOKEN_TTL_SECONDS").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => match text.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Some(Duration::from_secs(seconds)),
+                _ => {
+                    return Err(ConfigError(format!(
+                        "TOKEN_TTL_SECONDS must be a positive whole number of seconds, not {text:?}"
+                    )));
+                }
+            },
+        };
+        Ok(Self {
+            table_name,
+            token_key,
+            token_ttl,
+        })
+    }
+}
+
+/// The time budget for one DynamoDB call. A `GetItem` takes milliseconds in-region, so an
+/// attempt that has not answered in 1 s is retried once, and the whole call gives up after
+/// 2.5 s: a store outage becomes a 503 well inside the function's timeout, never a hang.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
+pub const MAX_ATTEMPTS: u32 = 2;
+
+/// The AWS configuration every binary uses: the standard sources (environment, profile,
+/// `AWS_ENDPOINT_URL_DYNAMODB`), with the timeouts above.
+pub async fn aws_sdk_config() -> SdkConfig {
+    // Region from the environment or the profile only: the default chain would also ask the
+    // EC2 metadata endpoint, a 1 s wait per try off EC2. Lambda always sets AWS_REGION.
+    let region =
+        RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .or_else(ProfileFileRegionProvider::new())
+            .or_else(Region::from_static("us-east-1"));
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .load()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn table_and_key_are_required() {
+        assert_eq!(
+            config(&[("TOKEN_KEY", KEY)]).err().unwrap().to_string(),
+            "TABLE_NAME is not set"
+        );
+        let error = config(&[("TABLE_NAME", "users")]).err().unwrap().to_string();
+        assert!(error.starts_with("TOKEN_KEY must be set"), "{error}");
+    }
+
+    #[test]
+    fn a_short_key_is_refused_without_echoing_it() {
+        let error = config(&[("TABLE_NAME", "users"), ("TOKEN_KEY", "short-secret")])
+            .err()
+            .unwrap();
+        assert!(!error.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn the_token_ttl_is_optional_and_positive() {
+        let base = [("TABLE_NAME", "users"), ("TOKEN_KEY", KEY)];
+        assert_eq!(config(&base).unwrap().token_ttl, None);
+        let with = |ttl| config(&[base[0], base[1], ("TOKEN_TTL_SECONDS", ttl)]);
+        assert_eq!(with("").unwrap().token_ttl, None);
+        assert_eq!(with("3600").unwrap().token_ttl, Some(Duration::from_secs(3600)));
+        for bad in ["0", "-5", "1h", "1.5"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+    }
+}

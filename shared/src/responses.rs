@@ -1,0 +1,234 @@
+//! Every response the service sends, in the format of its API family.
+//!
+//! | status | v1 (`/api/users/me/...`) `detail` | v3 (`/api/v3/...`) `errno`, `error` | when |
+//! |---|---|---|---|
+//! | 200 | the resource | `0`, `null` (resource in `data`) | success |
+//! | 401 | `Not authenticated` | `-100000`, `Invalid or expired token` | no credential, or a wrong, expired or revoked one |
+//! | 403 | `CSRF Failed: <reason>` | (not used) | session-authenticated POST without a matching CSRF token |
+//! | 405 | `Method "<M>" not allowed.` | `-100001`, `Method not allowed` | a method the endpoint does not serve |
+//! | 409 | `Token regeneration conflicted with another request; try again.` | (not used) | two regenerations through one session at the same instant |
+//! | 500 | `A server error occurred.` | `-200000`, `Internal server error` | misconfiguration or a damaged record |
+//! | 503 | `Service temporarily unavailable, try again later.` | `-200001`, `Service temporarily unavailable` | DynamoDB unreachable, timing out or throttling |
+//!
+//! Every 401 carries `WWW-Authenticate: Bearer`, with `error="invalid_token"` when a bearer
+//! token was presented but refused (RFC 6750). Every response is `application/json` and
+//! `Cache-Control: no-store` (they hold tokens and personal data).
+
+use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// `errno` values of the v3 envelope.
+pub mod errno {
+    pub const OK: i64 = 0;
+    pub const UNAUTHORIZED: i64 = -100_000;
+    pub const METHOD_NOT_ALLOWED: i64 = -100_001;
+    pub const CSRF_FAILED: i64 = -100_002;
+    pub const CONFLICT: i64 = -100_003;
+    pub const INTERNAL: i64 = -200_000;
+    pub const UNAVAILABLE: i64 = -200_001;
+}
+
+/// What went wrong, as the client will be told.
+#[derive(Debug)]
+pub enum Failure {
+    /// No credential this endpoint accepts was presented (or the session is not valid).
+    NotAuthenticated,
+    /// A bearer token was presented but is malformed, forged, expired or revoked.
+    InvalidToken,
+    /// The reason, in Django's words (e.g. `CSRF cookie not set.`).
+    CsrfFailed(&'static str),
+    MethodNotAllowed {
+        used: Method,
+        allowed: Method,
+    },
+    Conflict,
+    Store(StoreError),
+    Internal(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl From<crate::tokens::RandomnessUnavailable> for Failure {
+    fn from(error: crate::tokens::RandomnessUnavailable) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Family {
+    /// `{"detail": ...}` errors, DRF style.
+    V1,
+    /// The `{data, success, errno, error}` envelope.
+    V3,
+}
+
+impl Family {
+    /// The response for a handler's outcome.
+    pub fn respond<T: Serialize>(self, outcome: Result<T, Failure>) -> Response<Body> {
+        match outcome {
+            Ok(resource) => {
+                let body = match self {
+                    Family::V1 => serde_json::to_value(resource),
+                    Family::V3 => serde_json::to_value(resource).map(
+                        |data| json!({"data": data, "success": true, "errno": errno::OK, "error": null}),
+                    ),
+                };
+                match body {
+                    Ok(body) => json_response(StatusCode::OK, &body),
+                    Err(error) => {
+                        self.failure(Failure::Internal(format!("serializing the response: {error}")))
+                    }
+                }
+            }
+            Err(failure) => self.failure(failure),
+        }
+    }
+
+    fn failure(self, failure: Failure) -> Response<Body> {
+        let (status, detail, errno, error) = match &failure {
+            Failure::NotAuthenticated | Failure::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                "Not authenticated".to_string(),
+                errno::UNAUTHORIZED,
+                "Invalid or expired token",
+            ),
+            Failure::CsrfFailed(reason) => (
+                StatusCode::FORBIDDEN,
+                format!("CSRF Failed: {reason}"),
+                errno::CSRF_FAILED,
+                "CSRF failed",
+            ),
+            Failure::MethodNotAllowed { used, .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("Method \"{used}\" not allowed."),
+                errno::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
+            Failure::Conflict => (
+                StatusCode::CONFLICT,
+                "Token regeneration conflicted with another request; try again.".to_string(),
+                errno::CONFLICT,
+                "Conflict",
+            ),
+            Failure::Store(store) if store.transient => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service temporarily unavailable, try again later.".to_string(),
+                errno::UNAVAILABLE,
+                "Service temporarily unavailable",
+            ),
+            Failure::Store(_) | Failure::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "A server error occurred.".to_string(),
+                errno::INTERNAL,
+                "Internal server error",
+            ),
+        };
+        match &failure {
+            Failure::Store(cause) => tracing::error!(%cause, "store call failed"),
+            Failure::Internal(cause) => tracing::error!(%cause, "internal error"),
+            _ => {}
+        }
+        let body = match self {
+            Family::V1 => json!({ "detail": detail }),
+            Family::V3 => json!({"data": null, "success": false, "errno": errno, "error": error}),
+        };
+        let mut response = json_response(status, &body);
+        let headers = response.headers_mut();
+        match failure {
+            Failure::NotAuthenticated => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Failure::InvalidToken => {
+                let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
+                headers.insert(WWW_AUTHENTICATE, challenge);
+            }
+            Failure::MethodNotAllowed { allowed, .. } => {
+                if let Ok(allowed) = HeaderValue::from_str(allowed.as_str()) {
+                    headers.insert(ALLOW, allowed);
+                }
+            }
+            Failure::Store(StoreError { transient: true, .. }) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(response: &Response<Body>) -> serde_json::Value {
+        match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("not a text body: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn v3_success_is_wrapped_in_the_envelope() {
+        let response = Family::V3.respond(Ok(json!({"id": "x"})));
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            body(&response),
+            json!({"data": {"id": "x"}, "success": true, "errno": 0, "error": null})
+        );
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn unauthorized_bodies_match_the_contract() {
+        let v1 = Family::V1.respond::<()>(Err(Failure::NotAuthenticated));
+        assert_eq!(v1.status(), 401);
+        assert_eq!(body(&v1), json!({"detail": "Not authenticated"}));
+        assert_eq!(v1.headers()[WWW_AUTHENTICATE], "Bearer");
+        let v3 = Family::V3.respond::<()>(Err(Failure::InvalidToken));
+        assert_eq!(
+            body(&v3),
+            json!({"data": null, "success": false, "errno": -100000, "error": "Invalid or expired token"})
+        );
+        assert_eq!(v3.headers()[WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#);
+    }
+
+    #[test]
+    fn internal_details_stay_out_of_the_body() {
+        let response = Family::V1.respond::<()>(Err(Failure::Internal("secret table layout".into())));
+        assert_eq!(response.status(), 500);
+        assert_eq!(body(&response), json!({"detail": "A server error occurred."}));
+    }
+
+    #[test]
+    fn a_wrong_method_names_the_allowed_one() {
+        let response = Family::V1.respond::<()>(Err(Failure::MethodNotAllowed {
+            used: Method::DELETE,
+            allowed: Method::POST,
+        }));
+        assert_eq!(response.status(), 405);
+        assert_eq!(
+            body(&response),
+            json!({"detail": "Method \"DELETE\" not allowed."})
+        );
+        assert_eq!(response.headers()[ALLOW], "POST");
+    }
+}

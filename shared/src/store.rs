@@ -1,0 +1,624 @@
+//! The DynamoDB table: every read and write of the service, one call per API request.
+//!
+//! One table, keys `pk` and `sk` (both strings):
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | user | `USER#<id>` | `USER` | profile, `token_nonce` (B), `token_issued_at` (N) |
+//! | session | `USER#<id>` | `SESSION#<keyed hash of the session id>` | `expires_at` (N, the TTL attribute) |
+//! | email claim | `EMAIL#<lower-cased email>` | `EMAIL` | `user_id`: makes emails unique |
+//!
+//! Sessions live in their user's partition, so removing a user finds them with one `Query`.
+//! Timestamps are whole epoch seconds; metadata are JSON text.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
+    KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::clock::Timestamp;
+use crate::tokens::TokenNonce;
+use crate::users::{CreateUserError, TokenState, User, normalized_email};
+
+/// The TTL attribute of session items (declared in `template.yaml` and by [`Store::create_table`]).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// A DynamoDB call failed. The text is for logs (it never holds a token or a session id:
+/// keys only carry user ids and keyed hashes); clients see only the contract's 5xx.
+#[derive(Debug)]
+pub struct StoreError {
+    /// Worth retrying: timeouts, connection failures, throttling, DynamoDB 5xx.
+    pub transient: bool,
+    message: String,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl StoreError {
+    fn corrupt(what: impl fmt::Display) -> Self {
+        Self {
+            transient: false,
+            message: format!("unreadable item: {what}"),
+        }
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn from(error: SdkError<E, HttpResponse>) -> Self {
+        let transient = match &error {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(service) => {
+                service.raw().status().is_server_error()
+                    || matches!(
+                        service.err().code(),
+                        Some(
+                            "ProvisionedThroughputExceededException"
+                                | "ThrottlingException"
+                                | "RequestLimitExceeded"
+                                | "TransactionInProgressException"
+                        )
+                    )
+            }
+            _ => false,
+        };
+        Self {
+            transient,
+            message: DisplayErrorContext(&error).to_string(),
+        }
+    }
+}
+
+/// How a write conditioned on a session turned out.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionWrite {
+    Done,
+    /// The session (or its user) is gone or expired.
+    SessionInvalid,
+    /// Another transaction on the same items was under way; nothing was written.
+    Conflict,
+}
+
+/// Whether [`Store::create_table`] made the table or found it there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TableCreation {
+    Created,
+    AlreadyExists,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The user, read strongly consistently (a regenerate is visible to the very next read).
+    pub async fn get_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        output.item.as_ref().map(user_from_item).transpose()
+    }
+
+    /// The user and the expiry of one of their sessions, in one consistent `BatchGetItem`.
+    pub async fn get_user_and_session(
+        &self,
+        id: Uuid,
+        session_lookup: &str,
+    ) -> Result<(Option<User>, Option<Timestamp>), StoreError> {
+        let keys = KeysAndAttributes::builder()
+            .keys(user_key(id))
+            .keys(session_key(id, session_lookup))
+            .consistent_read(true)
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await?;
+        if output
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|keys| !keys.is_empty())
+        {
+            // Only under throttling: say so rather than spend a second round trip.
+            return Err(StoreError {
+                transient: true,
+                message: "BatchGetItem left keys unprocessed (throttled)".into(),
+            });
+        }
+        let mut user = None;
+        let mut session_expiry = None;
+        for item in output
+            .responses
+            .and_then(|mut tables| tables.remove(&self.table))
+            .unwrap_or_default()
+        {
+            if item
+                .get("sk")
+                .and_then(|sk| sk.as_s().ok())
+                .is_some_and(|sk| sk == USER_SK)
+            {
+                user = Some(user_from_item(&item)?);
+            } else {
+                session_expiry = Some(Fields(&item).timestamp(TTL_ATTRIBUTE)?);
+            }
+        }
+        Ok((user, session_expiry))
+    }
+
+    /// Replaces the user's token if `current` is still its nonce (and, with a TTL, it was
+    /// issued after `expired_before`), in one conditional `UpdateItem`: of concurrent
+    /// callers presenting the same token exactly one wins. `false` when the condition failed.
+    pub async fn replace_token(
+        &self,
+        id: Uuid,
+        current: TokenNonce,
+        expired_before: Option<Timestamp>,
+        new: TokenState,
+    ) -> Result<bool, StoreError> {
+        let mut condition = "token_nonce = :current".to_string();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)))
+            .update_expression("SET token_nonce = :nonce, token_issued_at = :issued_at")
+            .expression_attribute_values(":current", blob(current.as_bytes()))
+            .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
+            .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()));
+        if let Some(expired_before) = expired_before {
+            condition.push_str(" AND token_issued_at > :expired_before");
+            request = request
+                .expression_attribute_values(":expired_before", number(expired_before.epoch_seconds()));
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Replaces the user's token if the session is still valid at `now`, in one
+    /// `TransactWriteItems` (a condition check on the session + the update of the user).
+    pub async fn replace_token_for_session(
+        &self,
+        id: Uuid,
+        session_lookup: &str,
+        now: Timestamp,
+        new: TokenState,
+    ) -> Result<SessionWrite, StoreError> {
+        let check_session = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id, session_lookup)))
+            .condition_expression("expires_at > :now")
+            .expression_attribute_values(":now", number(now.epoch_seconds()))
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        let update_user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)))
+            .update_expression("SET token_nonce = :nonce, token_issued_at = :issued_at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
+            .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()))
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(check_session)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(update_user).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SessionWrite::Done),
+            Err(error) => match cancellation_codes(&error) {
+                Some(codes) if codes.contains(&"ConditionalCheckFailed") => Ok(SessionWrite::SessionInvalid),
+                Some(codes) if codes.contains(&"TransactionConflict") => Ok(SessionWrite::Conflict),
+                _ => Err(error.into()),
+            },
+        }
+    }
+
+    /// Writes a new user and claims its email, in one transaction: if the email is
+    /// taken (in any letter case) nothing is written.
+    pub async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map(|put| TransactWriteItem::builder().put(put).build())
+                .map_err(|error| CreateUserError::Store(StoreError::corrupt(DisplayErrorContext(error))))
+        };
+        let mut claim = email_key(&user.email);
+        claim.insert("user_id".into(), AttributeValue::S(user.id.to_string()));
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(user_item(user))?)
+            .transact_items(put(claim)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match cancellation_codes(&error) {
+                Some(codes) if codes.get(1) == Some(&"ConditionalCheckFailed") => {
+                    Err(CreateUserError::EmailTaken)
+                }
+                _ => Err(CreateUserError::Store(error.into())),
+            },
+        }
+    }
+
+    /// Stores a session of an existing user until `expires_at`. `false` (nothing
+    /// written) when there is no such user.
+    pub async fn create_session(
+        &self,
+        user_id: Uuid,
+        session_lookup: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let user_exists = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(user_id)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        let mut item = session_key(user_id, session_lookup);
+        item.insert("created_at".into(), number(created_at.epoch_seconds()));
+        item.insert(TTL_ATTRIBUTE.into(), number(expires_at.epoch_seconds()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(user_exists).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match cancellation_codes(&error) {
+                Some(codes) if codes.first() == Some(&"ConditionalCheckFailed") => Ok(false),
+                _ => Err(error.into()),
+            },
+        }
+    }
+
+    /// Creates the table as `template.yaml` declares it (keys, on-demand billing, the
+    /// TTL attribute) and waits until it is usable; does nothing if it exists.
+    pub async fn create_table(&self) -> Result<TableCreation, StoreError> {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))
+        };
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(attribute("pk")?)
+            .attribute_definitions(attribute("sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_resource_in_use_exception()) =>
+            {
+                return Ok(TableCreation::AlreadyExists);
+            }
+            Err(error) => return Err(error.into()),
+        }
+        aws_sdk_dynamodb::client::Waiters::wait_until_table_exists(&self.client)
+            .table_name(&self.table)
+            .wait(std::time::Duration::from_secs(120))
+            .await
+            .map_err(|error| StoreError {
+                transient: true,
+                message: format!(
+                    "table {} was not ready in time: {}",
+                    self.table,
+                    DisplayErrorContext(error)
+                ),
+            })?;
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(TTL_ATTRIBUTE)
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await?;
+        Ok(TableCreation::Created)
+    }
+}
+
+const USER_SK: &str = "USER";
+
+fn user_key(id: Uuid) -> Item {
+    HashMap::from([
+        ("pk".into(), AttributeValue::S(format!("USER#{id}"))),
+        ("sk".into(), AttributeValue::S(USER_SK.into())),
+    ])
+}
+
+fn session_key(user_id: Uuid, session_lookup: &str) -> Item {
+    HashMap::from([
+        ("pk".into(), AttributeValue::S(format!("USER#{user_id}"))),
+        (
+            "sk".into(),
+            AttributeValue::S(format!("SESSION#{session_lookup}")),
+        ),
+    ])
+}
+
+fn email_key(email: &str) -> Item {
+    HashMap::from([
+        (
+            "pk".into(),
+            AttributeValue::S(format!("EMAIL#{}", normalized_email(email))),
+        ),
+        ("sk".into(), AttributeValue::S("EMAIL".into())),
+    ])
+}
+
+fn number(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn blob(bytes: &[u8]) -> AttributeValue {
+    AttributeValue::B(Blob::new(bytes))
+}
+
+/// The reason codes of a cancelled transaction, one per item, in order.
+fn cancellation_codes(
+    error: &SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        HttpResponse,
+    >,
+) -> Option<Vec<&str>> {
+    match error.as_service_error()? {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+            cancelled,
+        ) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|reason| reason.code().unwrap_or("None"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn user_item(user: &User) -> Item {
+    let mut item = user_key(user.id);
+    let mut set = |name: &str, value: AttributeValue| {
+        item.insert(name.into(), value);
+    };
+    set("email", AttributeValue::S(user.email.clone()));
+    set("username", AttributeValue::S(user.username.clone()));
+    set("first_name", AttributeValue::S(user.first_name.clone()));
+    set("last_name", AttributeValue::S(user.last_name.clone()));
+    if let Some(phone) = &user.phone {
+        set("phone", AttributeValue::S(phone.clone()));
+    }
+    if let Some(at) = user.email_confirmed_at {
+        set("email_confirmed_at", number(at.epoch_seconds()));
+    }
+    if let Some(at) = user.phone_confirmed_at {
+        set("phone_confirmed_at", number(at.epoch_seconds()));
+    }
+    set("created_at", number(user.created_at.epoch_seconds()));
+    set("updated_at", number(user.updated_at.epoch_seconds()));
+    set(
+        "user_metadata",
+        AttributeValue::S(Value::Object(user.user_metadata.clone()).to_string()),
+    );
+    set(
+        "app_metadata",
+        AttributeValue::S(Value::Object(user.app_metadata.clone()).to_string()),
+    );
+    set("token_nonce", blob(user.token.nonce.as_bytes()));
+    set("token_issued_at", number(user.token.issued_at.epoch_seconds()));
+    item
+}
+
+fn user_from_item(item: &Item) -> Result<User, StoreError> {
+    let fields = Fields(item);
+    let id = fields.string("pk")?;
+    let id = id
+        .strip_prefix("USER#")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| StoreError::corrupt("a user key is not USER#<uuid>"))?;
+    Ok(User {
+        id,
+        email: fields.string("email")?,
+        username: fields.string("username")?,
+        first_name: fields.string("first_name")?,
+        last_name: fields.string("last_name")?,
+        phone: fields.optional_string("phone")?,
+        email_confirmed_at: fields.optional_timestamp("email_confirmed_at")?,
+        phone_confirmed_at: fields.optional_timestamp("phone_confirmed_at")?,
+        created_at: fields.timestamp("created_at")?,
+        updated_at: fields.timestamp("updated_at")?,
+        user_metadata: fields.json_object("user_metadata")?,
+        app_metadata: fields.json_object("app_metadata")?,
+        token: TokenState {
+            nonce: fields.nonce("token_nonce")?,
+            issued_at: fields.timestamp("token_issued_at")?,
+        },
+    })
+}
+
+/// Typed reads of an item's attributes; a missing or mistyped one is a corrupt item.
+struct Fields<'a>(&'a Item);
+
+impl Fields<'_> {
+    fn optional(&self, name: &str) -> Option<&AttributeValue> {
+        self.0.get(name).filter(|value| !value.is_null())
+    }
+
+    fn optional_string(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.optional(name)
+            .map(|value| {
+                value
+                    .as_s()
+                    .cloned()
+                    .map_err(|_| StoreError::corrupt(format!("{name} is not a string")))
+            })
+            .transpose()
+    }
+
+    fn string(&self, name: &str) -> Result<String, StoreError> {
+        self.optional_string(name)?
+            .ok_or_else(|| StoreError::corrupt(format!("{name} is missing")))
+    }
+
+    fn optional_timestamp(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.optional(name)
+            .map(|value| {
+                value
+                    .as_n()
+                    .ok()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .map(Timestamp::from_epoch_seconds)
+                    .ok_or_else(|| StoreError::corrupt(format!("{name} is not whole epoch seconds")))
+            })
+            .transpose()
+    }
+
+    fn timestamp(&self, name: &str) -> Result<Timestamp, StoreError> {
+        self.optional_timestamp(name)?
+            .ok_or_else(|| StoreError::corrupt(format!("{name} is missing")))
+    }
+
+    fn json_object(&self, name: &str) -> Result<Map<String, Value>, StoreError> {
+        match self.optional_string(name)? {
+            None => Ok(Map::new()),
+            Some(text) => match serde_json::from_str(&text) {
+                Ok(Value::Object(object)) => Ok(object),
+                _ => Err(StoreError::corrupt(format!("{name} is not a JSON object"))),
+            },
+        }
+    }
+
+    fn nonce(&self, name: &str) -> Result<TokenNonce, StoreError> {
+        self.optional(name)
+            .and_then(|value| value.as_b().ok())
+            .and_then(|blob| TokenNonce::from_bytes(blob.as_ref()))
+            .ok_or_else(|| StoreError::corrupt(format!("{name} is missing or not 16 bytes")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::NewUser;
+    use serde_json::json;
+
+    #[test]
+    fn a_user_survives_the_round_trip_through_an_item() {
+        let now = Timestamp::from_epoch_seconds(1_705_312_800);
+        let token = TokenState {
+            nonce: TokenNonce::generate().unwrap(),
+            issued_at: now,
+        };
+        let user = NewUser {
+            email: "Ann@Example.com".into(),
+            phone: Some("+15550100".into()),
+            phone_confirmed: true,
+            user_metadata: json!({"name": "Ann", "n": 1.5}).as_object().unwrap().clone(),
+            ..NewUser::default()
+        }
+        .into_user(crate::tokens::new_user_id().unwrap(), now, token)
+        .unwrap();
+        assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
+    }
+
+    #[test]
+    fn a_damaged_item_is_an_error_not_a_panic() {
+        let mut item = user_key(Uuid::nil());
+        assert!(user_from_item(&item).is_err());
+        item.insert("email".into(), AttributeValue::N("1".into()));
+        assert!(user_from_item(&item).is_err());
+    }
+
+    #[test]
+    fn the_email_claim_ignores_letter_case() {
+        assert_eq!(email_key("Ann@Example.COM"), email_key("ann@example.com"));
+    }
+}
