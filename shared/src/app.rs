@@ -131,6 +131,17 @@ impl App {
         Ok(self.config.token_key.access_token(user_id, fresh.nonce))
     }
 
+    /// Gives an existing user a new token whatever the current one is (the administrator's
+    /// regenerate: the old token dies as with the endpoint). `Ok(None)` when there is no such user.
+    pub async fn reset_token(&self, user_id: Uuid) -> Result<Option<AccessToken>, Failure> {
+        let fresh = TokenState {
+            nonce: TokenNonce::generate()?,
+            issued_at: Timestamp::now(),
+        };
+        let replaced = self.store.reset_token(user_id, fresh).await?;
+        Ok(replaced.then(|| self.config.token_key.access_token(user_id, fresh.nonce)))
+    }
+
     /// Opens a session for the user, valid for `ttl`: the one way sessions are made
     /// (the web app's login, `usersctl create-session` and the tests all call this).
     /// `Ok(None)` when there is no such user.

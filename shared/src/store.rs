@@ -46,6 +46,8 @@ pub struct Store {
 pub struct StoreError {
     /// Worth retrying: timeouts, connection failures, throttling, DynamoDB 5xx.
     pub transient: bool,
+    /// DynamoDB's error code, when it answered with one.
+    code: Option<String>,
     message: String,
 }
 
@@ -61,8 +63,14 @@ impl StoreError {
     fn corrupt(what: impl fmt::Display) -> Self {
         Self {
             transient: false,
+            code: None,
             message: format!("unreadable item: {what}"),
         }
+    }
+
+    /// The table does not exist (or is not visible to these credentials in this region).
+    pub fn is_missing_table(&self) -> bool {
+        self.code.as_deref() == Some("ResourceNotFoundException")
     }
 }
 
@@ -89,6 +97,7 @@ where
         };
         Self {
             transient,
+            code: error.code().map(str::to_string),
             message: DisplayErrorContext(&error).to_string(),
         }
     }
@@ -162,6 +171,7 @@ impl Store {
             // Only under throttling: say so rather than spend a second round trip.
             return Err(StoreError {
                 transient: true,
+                code: None,
                 message: "BatchGetItem left keys unprocessed (throttled)".into(),
             });
         }
@@ -340,6 +350,159 @@ impl Store {
         }
     }
 
+    /// Replaces the token of an existing user whatever it is now (the administrator's
+    /// regenerate). `false` when there is no such user.
+    pub async fn reset_token(&self, id: Uuid, new: TokenState) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)))
+            .update_expression("SET token_nonce = :nonce, token_issued_at = :issued_at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
+            .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The id of the user who holds this email (any letter case).
+    pub async fn find_user_id(&self, email: &str) -> Result<Option<Uuid>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(email_key(email)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        output
+            .item
+            .map(|item| {
+                let id = Fields(&item).string("user_id")?;
+                Uuid::parse_str(&id)
+                    .map_err(|_| StoreError::corrupt("an email claim's user_id is not a UUID"))
+            })
+            .transpose()
+    }
+
+    /// Up to `limit` users, reading the table page by page (never all of it at once).
+    pub async fn list_users(&self, limit: usize) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :user")
+            .expression_attribute_values(":user", AttributeValue::S(USER_SK.into()))
+            .into_paginator()
+            .send();
+        while users.len() < limit {
+            let Some(page) = pages.next().await else { break };
+            for item in page?.items() {
+                if users.len() == limit {
+                    break;
+                }
+                users.push(user_from_item(item)?);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Deletes the user, its email claim and its sessions. The user item and the claim go
+    /// in one transaction, so the token dies at once; the sessions (useless without their
+    /// user) are swept after. `false` when there was no such user.
+    pub async fn delete_user(&self, user: &User) -> Result<bool, StoreError> {
+        let delete_user = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(user.id)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        let release_email = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(email_key(&user.email)))
+            .build()
+            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete_user).build())
+            .transact_items(TransactWriteItem::builder().delete(release_email).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(error) => match cancellation_codes(&error) {
+                Some(codes) if codes.first() == Some(&"ConditionalCheckFailed") => return Ok(false),
+                _ => return Err(error.into()),
+            },
+        }
+        self.revoke_sessions(user.id).await?;
+        Ok(true)
+    }
+
+    /// Deletes every session of the user; returns how many there were.
+    pub async fn revoke_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
+        let mut revoked = 0;
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :session)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
+            .expression_attribute_values(":session", AttributeValue::S("SESSION#".into()))
+            .projection_expression("pk, sk")
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let keys: Vec<Item> = page?.items().to_vec();
+            // BatchWriteItem takes at most 25 requests.
+            for chunk in keys.chunks(25) {
+                let mut pending: Vec<_> = chunk
+                    .iter()
+                    .map(|key| {
+                        aws_sdk_dynamodb::types::DeleteRequest::builder()
+                            .set_key(Some(key.clone()))
+                            .build()
+                            .map(|delete| {
+                                aws_sdk_dynamodb::types::WriteRequest::builder()
+                                    .delete_request(delete)
+                                    .build()
+                            })
+                            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))
+                    })
+                    .collect::<Result<_, _>>()?;
+                while !pending.is_empty() {
+                    let output = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, pending)
+                        .send()
+                        .await?;
+                    pending = output
+                        .unprocessed_items
+                        .and_then(|mut tables| tables.remove(&self.table))
+                        .unwrap_or_default();
+                }
+                revoked += chunk.len();
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Creates the table as `template.yaml` declares it (keys, on-demand billing, the
     /// TTL attribute) and waits until it is usable; does nothing if it exists.
     pub async fn create_table(&self) -> Result<TableCreation, StoreError> {
@@ -385,6 +548,7 @@ impl Store {
             .await
             .map_err(|error| StoreError {
                 transient: true,
+                code: None,
                 message: format!(
                     "table {} was not ready in time: {}",
                     self.table,

@@ -1,15 +1,13 @@
 //! The four handlers against AWS's DynamoDB Local: the contract, end to end below HTTP.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestApp, bearer, header, parts, request, session_headers};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 use shared::users::{CreateUserError, NewUser};
 use shared::{App, api};
+use testkit::{TestApp, bearer, header, parts, request, session_headers};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Endpoint {

@@ -6,6 +6,10 @@
 //! its stdin (a pipe held by this process) closes, whatever way the process ends.
 //! Each test makes its own table, so tests run in parallel.
 
+mod harness;
+
+pub use harness::*;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -1,6 +1,4 @@
-//! A fresh table on the test binary's DynamoDB Local for each test, and request helpers.
-
-#![allow(dead_code)] // each test file uses its own subset
+//! An [`App`] on a fresh table of the test binary's DynamoDB Local, and request helpers.
 
 use std::time::Duration;
 
@@ -13,8 +11,10 @@ use shared::app::NewSession;
 use shared::config::{Config, aws_sdk_config};
 use shared::tokens::AccessToken;
 use shared::users::{NewUser, User};
-use testkit::RequestCounter;
 
+use crate::RequestCounter;
+
+/// The key every test app derives tokens with.
 pub const KEY: &str = "test-only-key-0123456789abcdef0123456789";
 
 pub struct TestApp {
@@ -30,7 +30,7 @@ impl TestApp {
 
     pub async fn with_ttl(token_ttl_seconds: Option<u64>) -> Self {
         let table = format!("users-{}", shared::tokens::new_user_id().unwrap().simple());
-        let test = Self::on(testkit::dynamodb_local().endpoint(), &table, token_ttl_seconds).await;
+        let test = Self::on(crate::dynamodb_local().endpoint(), &table, token_ttl_seconds).await;
         test.app
             .store()
             .create_table()
@@ -47,7 +47,7 @@ impl TestApp {
         let client = Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk_config)
                 .endpoint_url(endpoint)
-                .credentials_provider(testkit::local_credentials())
+                .credentials_provider(crate::local_credentials())
                 .interceptor(requests.clone())
                 .build(),
         );

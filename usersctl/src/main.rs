@@ -1,0 +1,403 @@
+//! `usersctl`: provision users, tokens and sessions in the service's table, on AWS or on
+//! DynamoDB Local, through the standard AWS configuration (`AWS_PROFILE`, `AWS_REGION`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`). Every read and write goes through `shared`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Map, Value, json};
+use shared::App;
+use shared::app::NewSession;
+use shared::config::{Config, aws_sdk_config};
+use shared::responses::Failure;
+use shared::store::{Store, StoreError, TableCreation};
+use shared::tokens::AccessToken;
+use shared::users::{CreateUserError, NewUser, User};
+use uuid::Uuid;
+
+const EXAMPLES: &str = "\
+Examples (DynamoDB Local):
+  export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 AWS_REGION=us-east-1 \\
+         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\
+         TABLE_NAME=users TOKEN_KEY=dev-only-insecure-token-key-0123456789abcdef
+  usersctl create-table
+  usersctl create-user --email ann@example.com --first-name Ann --email-confirmed
+  usersctl --json get-user --email ann@example.com
+
+Against a deployed stack, leave AWS_ENDPOINT_URL_DYNAMODB unset, use your AWS profile,
+and take TABLE_NAME and TOKEN_KEY from the stack (see the README).";
+
+#[derive(Parser)]
+#[command(name = "usersctl", version, about = "Provision users, access tokens and sessions.", after_help = EXAMPLES)]
+struct Cli {
+    /// The DynamoDB table.
+    #[arg(long, env = "TABLE_NAME", global = true)]
+    table: Option<String>,
+    /// Print one JSON object (stable field names) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table as template.yaml defines it (keys, TTL attribute); does nothing if it exists.
+    #[command(after_help = "Example:\n  usersctl --table users create-table")]
+    CreateTable,
+    /// Create a user and print it with its access token.
+    #[command(
+        after_help = "Example:\n  usersctl create-user --email ann@example.com --first-name Ann \\\n    --email-confirmed --app-metadata '{\"roles\": [\"user\"]}'"
+    )]
+    CreateUser(CreateUser),
+    /// Print a user and its current access token.
+    #[command(after_help = "Example:\n  usersctl get-user --email ann@example.com")]
+    GetUser(Which),
+    /// List users (reads the table page by page, stops at --limit).
+    #[command(after_help = "Example:\n  usersctl list-users --limit 20")]
+    ListUsers {
+        /// How many users at most.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Delete a user, its sessions and its email claim; its token dies with it.
+    #[command(after_help = "Example:\n  usersctl delete-user --email ann@example.com")]
+    DeleteUser(Which),
+    /// Give a user a new access token; the old one stops working at once.
+    #[command(after_help = "Example:\n  usersctl regenerate-token --email ann@example.com")]
+    RegenerateToken(Which),
+    /// Open a web session and print its cookies (sessionid, csrftoken) as the web app sets them.
+    #[command(after_help = "Example:\n  usersctl create-session --email ann@example.com --ttl 3600")]
+    CreateSession {
+        #[command(flatten)]
+        which: Which,
+        /// Lifetime in seconds (default: two weeks, as Django's).
+        #[arg(long, default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(1..))]
+        ttl: u64,
+    },
+    /// End every session of a user.
+    #[command(after_help = "Example:\n  usersctl revoke-sessions --email ann@example.com")]
+    RevokeSessions(Which),
+}
+
+/// Which user: by email (any letter case) or by id.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Which {
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    id: Option<Uuid>,
+}
+
+#[derive(Args)]
+struct CreateUser {
+    #[arg(long)]
+    email: String,
+    /// Defaults to the part of the email before the @.
+    #[arg(long)]
+    username: Option<String>,
+    #[arg(long, default_value = "")]
+    first_name: String,
+    #[arg(long, default_value = "")]
+    last_name: String,
+    #[arg(long)]
+    phone: Option<String>,
+    /// Mark the email as confirmed now.
+    #[arg(long)]
+    email_confirmed: bool,
+    /// Mark the phone as confirmed now (needs --phone).
+    #[arg(long)]
+    phone_confirmed: bool,
+    /// A JSON object, e.g. '{"name": "Ann"}'.
+    #[arg(long, value_parser = json_object, default_value = "{}")]
+    user_metadata: Map<String, Value>,
+    /// A JSON object, e.g. '{"provider": "email", "roles": ["user"]}'.
+    #[arg(long, value_parser = json_object, default_value = "{}")]
+    app_metadata: Map<String, Value>,
+}
+
+fn json_object(text: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err("must be a JSON object, like '{\"name\": \"Ann\"}'".into()),
+        Err(error) => Err(format!("is not valid JSON: {error}")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            // One line, as scripts expect: clap's message up to its usage block, joined.
+            let rendered = error.render().to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty() && !line.starts_with("Usage:"))
+                .collect();
+            eprintln!("usersctl: {}", message.join(" ").trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    let json_output = cli.json;
+    match run(cli).await {
+        Ok(output) => {
+            if json_output {
+                println!("{output}");
+            } else {
+                print_human(&output);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("usersctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where the store is, for error messages.
+struct Target {
+    table: String,
+    endpoint: String,
+}
+
+impl Target {
+    fn explain(&self, error: &StoreError) -> String {
+        let Target { table, endpoint } = self;
+        if error.is_missing_table() {
+            format!("table {table:?} does not exist at {endpoint} (create it with `usersctl create-table`)")
+        } else if error.transient {
+            format!("cannot reach DynamoDB at {endpoint}: {error}")
+        } else {
+            format!("DynamoDB at {endpoint} refused the request on table {table:?}: {error}")
+        }
+    }
+
+    fn explain_failure(&self, failure: Failure) -> String {
+        match failure {
+            Failure::Store(error) => self.explain(&error),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<Value, String> {
+    let table = cli
+        .table
+        .filter(|table| !table.is_empty())
+        .ok_or("no table: pass --table or set TABLE_NAME")?;
+    let sdk_config = aws_sdk_config().await;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|_| {
+            let region = sdk_config
+                .region()
+                .map(|region| region.to_string())
+                .unwrap_or_default();
+            format!("DynamoDB in {region}")
+        });
+    let target = Target {
+        table: table.clone(),
+        endpoint,
+    };
+    let client = Client::new(&sdk_config);
+
+    // The only command that needs no TOKEN_KEY.
+    if let Command::CreateTable = cli.command {
+        return create_table(&Store::new(client, &table), &target).await;
+    }
+
+    let config = Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(table.clone()),
+        other => std::env::var(other).ok(),
+    })
+    .map_err(|error| error.to_string())?;
+    let app = App::new(config, client);
+
+    match cli.command {
+        Command::CreateTable => create_table(app.store(), &target).await,
+        Command::CreateUser(args) => {
+            let new = NewUser {
+                email: args.email,
+                username: args.username,
+                first_name: args.first_name,
+                last_name: args.last_name,
+                phone: args.phone,
+                email_confirmed: args.email_confirmed,
+                phone_confirmed: args.phone_confirmed,
+                user_metadata: args.user_metadata,
+                app_metadata: args.app_metadata,
+            };
+            match app.create_user(new).await {
+                Ok((user, token)) => Ok(user_json(&user, Some(&token))),
+                Err(CreateUserError::Store(error)) => Err(target.explain(&error)),
+                Err(CreateUserError::EmailTaken) => Err("a user with this email already exists".into()),
+                Err(other) => Err(other.to_string()),
+            }
+        }
+        Command::GetUser(which) => {
+            let user = find_user(&app, &target, &which).await?;
+            Ok(user_json(&user, Some(&app.access_token(&user))))
+        }
+        Command::ListUsers { limit } => {
+            let users = app
+                .store()
+                .list_users(limit)
+                .await
+                .map_err(|error| target.explain(&error))?;
+            Ok(json!({"users": users.iter().map(|user| user_json(user, None)).collect::<Vec<_>>()}))
+        }
+        Command::DeleteUser(which) => {
+            let user = find_user(&app, &target, &which).await?;
+            let deleted = app
+                .store()
+                .delete_user(&user)
+                .await
+                .map_err(|error| target.explain(&error))?;
+            if !deleted {
+                return Err(format!("user {} was deleted meanwhile", user.id));
+            }
+            Ok(json!({"deleted": user.id.to_string(), "email": user.email}))
+        }
+        Command::RegenerateToken(which) => {
+            let user = find_user(&app, &target, &which).await?;
+            let token = app
+                .reset_token(user.id)
+                .await
+                .map_err(|failure| target.explain_failure(failure))?
+                .ok_or_else(|| format!("user {} was deleted meanwhile", user.id))?;
+            Ok(json!({"id": user.id.to_string(), "access_token": token.to_string()}))
+        }
+        Command::CreateSession { which, ttl } => {
+            let user = find_user(&app, &target, &which).await?;
+            let session = app
+                .create_session(user.id, Duration::from_secs(ttl))
+                .await
+                .map_err(|failure| target.explain_failure(failure))?
+                .ok_or_else(|| format!("user {} was deleted meanwhile", user.id))?;
+            Ok(session_json(&user, &session, ttl))
+        }
+        Command::RevokeSessions(which) => {
+            let user = find_user(&app, &target, &which).await?;
+            let revoked = app
+                .store()
+                .revoke_sessions(user.id)
+                .await
+                .map_err(|error| target.explain(&error))?;
+            Ok(json!({"id": user.id.to_string(), "revoked_sessions": revoked}))
+        }
+    }
+}
+
+async fn create_table(store: &Store, target: &Target) -> Result<Value, String> {
+    let outcome = store
+        .create_table()
+        .await
+        .map_err(|error| target.explain(&error))?;
+    Ok(json!({"table": store.table(), "created": outcome == TableCreation::Created}))
+}
+
+async fn find_user(app: &App, target: &Target, which: &Which) -> Result<User, String> {
+    let id = match (&which.id, &which.email) {
+        (Some(id), _) => Some(*id),
+        (None, Some(email)) => app
+            .store()
+            .find_user_id(email)
+            .await
+            .map_err(|error| target.explain(&error))?,
+        (None, None) => None,
+    };
+    let description = match (&which.id, &which.email) {
+        (Some(id), _) => format!("id {id}"),
+        (None, Some(email)) => format!("email {email:?}"),
+        (None, None) => "no id or email".into(),
+    };
+    let user = match id {
+        Some(id) => app
+            .store()
+            .get_user(id)
+            .await
+            .map_err(|error| target.explain(&error))?,
+        None => None,
+    };
+    user.ok_or_else(|| format!("no user with {description} in table {:?}", target.table))
+}
+
+fn user_json(user: &User, access_token: Option<&AccessToken>) -> Value {
+    let mut value = json!({
+        "id": user.id.to_string(),
+        "email": user.email,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "phone": user.phone,
+        "email_confirmed_at": user.email_confirmed_at,
+        "phone_confirmed_at": user.phone_confirmed_at,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+        "user_metadata": user.user_metadata,
+        "app_metadata": user.app_metadata,
+    });
+    if let (Some(token), Some(object)) = (access_token, value.as_object_mut()) {
+        object.insert("access_token".into(), Value::String(token.to_string()));
+    }
+    value
+}
+
+fn session_json(user: &User, session: &NewSession, ttl: u64) -> Value {
+    let attributes = format!("Max-Age={ttl}; Path=/; Secure; SameSite=Lax");
+    json!({
+        "user_id": user.id.to_string(),
+        "sessionid": session.session_id.to_string(),
+        "csrftoken": session.csrf_token,
+        "expires_at": session.expires_at,
+        "set_cookie": [
+            format!("sessionid={}; {attributes}; HttpOnly", session.session_id),
+            format!("csrftoken={}; {attributes}", session.csrf_token),
+        ],
+    })
+}
+
+/// `key: value` lines, one list entry per block; `-` for null.
+fn print_human(output: &Value) {
+    match output {
+        Value::Object(object) => {
+            let width = object.keys().map(String::len).max().unwrap_or(0);
+            for (key, value) in object {
+                match value {
+                    Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
+                        for item in items {
+                            print_human(item);
+                            println!();
+                        }
+                    }
+                    Value::Array(items) if items.iter().all(Value::is_string) => {
+                        for item in items {
+                            println!("{key:width$}  {}", item.as_str().unwrap_or_default());
+                        }
+                    }
+                    _ => println!("{key:width$}  {}", human(value)),
+                }
+            }
+        }
+        other => println!("{}", human(other)),
+    }
+}
+
+fn human(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
