@@ -206,21 +206,41 @@ impl Store {
         new: TokenState,
     ) -> Result<bool, StoreError> {
         let mut condition = "token_nonce = :current".to_string();
+        let mut values = vec![(":current", blob(current.as_bytes()))];
+        if let Some(expired_before) = expired_before {
+            condition.push_str(" AND token_issued_at > :expired_before");
+            values.push((":expired_before", number(expired_before.epoch_seconds())));
+        }
+        self.set_token(id, &condition, values, new).await
+    }
+
+    /// Replaces the token of an existing user whatever it is now (the administrator's
+    /// regenerate). `false` when there is no such user.
+    pub async fn reset_token(&self, id: Uuid, new: TokenState) -> Result<bool, StoreError> {
+        self.set_token(id, "attribute_exists(pk)", Vec::new(), new).await
+    }
+
+    /// The one conditional `UpdateItem` behind both: `false` when `condition` failed.
+    async fn set_token(
+        &self,
+        id: Uuid,
+        condition: &str,
+        condition_values: Vec<(&str, AttributeValue)>,
+        new: TokenState,
+    ) -> Result<bool, StoreError> {
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(id)))
             .update_expression("SET token_nonce = :nonce, token_issued_at = :issued_at")
-            .expression_attribute_values(":current", blob(current.as_bytes()))
+            .condition_expression(condition)
             .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
             .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()));
-        if let Some(expired_before) = expired_before {
-            condition.push_str(" AND token_issued_at > :expired_before");
-            request = request
-                .expression_attribute_values(":expired_before", number(expired_before.epoch_seconds()));
+        for (name, value) in condition_values {
+            request = request.expression_attribute_values(name, value);
         }
-        match request.condition_expression(condition).send().await {
+        match request.send().await {
             Ok(_) => Ok(true),
             Err(error)
                 if error
@@ -347,33 +367,6 @@ impl Store {
                 Some(codes) if codes.first() == Some(&"ConditionalCheckFailed") => Ok(false),
                 _ => Err(error.into()),
             },
-        }
-    }
-
-    /// Replaces the token of an existing user whatever it is now (the administrator's
-    /// regenerate). `false` when there is no such user.
-    pub async fn reset_token(&self, id: Uuid, new: TokenState) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(id)))
-            .update_expression("SET token_nonce = :nonce, token_issued_at = :issued_at")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
-            .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(error.into()),
         }
     }
 
