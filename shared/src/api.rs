@@ -64,14 +64,12 @@ pub async fn get_auth_user(app: &App, request: Request) -> Response<Body> {
     )
 }
 
-/// API Gateway routes by method already; this guards direct invokes and the local router.
+/// API Gateway answers other methods itself (404); direct invokes and the local router
+/// get the same answer from here.
 fn allow(request: &Request, allowed: Method) -> Result<(), Failure> {
     if request.method() == allowed {
         Ok(())
     } else {
-        Err(Failure::MethodNotAllowed {
-            used: request.method().clone(),
-            allowed,
-        })
+        Err(Failure::RouteNotFound)
     }
 }

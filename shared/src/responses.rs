@@ -5,17 +5,20 @@
 //! | 200 | the resource | `0`, `null` (resource in `data`) | success |
 //! | 401 | `Not authenticated` | `-100000`, `Invalid or expired token` | no credential, or a wrong, expired or revoked one |
 //! | 403 | `CSRF Failed: <reason>` | (not used) | session-authenticated POST without a matching CSRF token |
-//! | 405 | `Method "<M>" not allowed.` | `-100001`, `Method not allowed` | a method the endpoint does not serve |
 //! | 409 | `Token regeneration conflicted with another request; try again.` | (not used) | two regenerations through one session at the same instant |
 //! | 500 | `A server error occurred.` | `-200000`, `Internal server error` | misconfiguration or a damaged record |
 //! | 503 | `Service temporarily unavailable, try again later.` | `-200001`, `Service temporarily unavailable` | DynamoDB unreachable, timing out or throttling |
+//!
+//! A method or path the API does not serve is `404 {"message":"Not Found"}` in both
+//! families: API Gateway's own answer, which the deployed stack gives before any function
+//! runs; the handlers give the same one (for direct invokes and the local router).
 //!
 //! Every 401 carries `WWW-Authenticate: Bearer`, with `error="invalid_token"` when a bearer
 //! token was presented but refused (RFC 6750). Every response is `application/json` and
 //! `Cache-Control: no-store` (they hold tokens and personal data).
 
-use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::json;
@@ -26,7 +29,6 @@ use crate::store::StoreError;
 pub mod errno {
     pub const OK: i64 = 0;
     pub const UNAUTHORIZED: i64 = -100_000;
-    pub const METHOD_NOT_ALLOWED: i64 = -100_001;
     pub const CSRF_FAILED: i64 = -100_002;
     pub const CONFLICT: i64 = -100_003;
     pub const INTERNAL: i64 = -200_000;
@@ -42,10 +44,8 @@ pub enum Failure {
     InvalidToken,
     /// The reason, in Django's words (e.g. `CSRF cookie not set.`).
     CsrfFailed(&'static str),
-    MethodNotAllowed {
-        used: Method,
-        allowed: Method,
-    },
+    /// No route for this method and path: answered as API Gateway does.
+    RouteNotFound,
     Conflict,
     Store(StoreError),
     Internal(String),
@@ -74,26 +74,30 @@ pub enum Family {
 impl Family {
     /// The response for a handler's outcome.
     pub fn respond<T: Serialize>(self, outcome: Result<T, Failure>) -> Response<Body> {
-        match outcome {
-            Ok(resource) => {
-                let body = match self {
-                    Family::V1 => serde_json::to_value(resource),
-                    Family::V3 => serde_json::to_value(resource).map(
-                        |data| json!({"data": data, "success": true, "errno": errno::OK, "error": null}),
-                    ),
-                };
-                match body {
-                    Ok(body) => json_response(StatusCode::OK, &body),
-                    Err(error) => {
-                        self.failure(Failure::Internal(format!("serializing the response: {error}")))
-                    }
-                }
-            }
-            Err(failure) => self.failure(failure),
+        let resource = match outcome {
+            Ok(resource) => resource,
+            Err(failure) => return self.failure(failure),
+        };
+        // Serialized from the structs, so fields keep the contract's order.
+        let body = match self {
+            Family::V1 => serde_json::to_string(&resource),
+            Family::V3 => serde_json::to_string(&Envelope {
+                data: resource,
+                success: true,
+                errno: errno::OK,
+                error: None,
+            }),
+        };
+        match body {
+            Ok(body) => json_response(StatusCode::OK, body),
+            Err(error) => self.failure(Failure::Internal(format!("serializing the response: {error}"))),
         }
     }
 
     fn failure(self, failure: Failure) -> Response<Body> {
+        if let Failure::RouteNotFound = failure {
+            return route_not_found();
+        }
         let (status, detail, errno, error) = match &failure {
             Failure::NotAuthenticated | Failure::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
@@ -107,12 +111,6 @@ impl Family {
                 errno::CSRF_FAILED,
                 "CSRF failed",
             ),
-            Failure::MethodNotAllowed { used, .. } => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("Method \"{used}\" not allowed."),
-                errno::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-            ),
             Failure::Conflict => (
                 StatusCode::CONFLICT,
                 "Token regeneration conflicted with another request; try again.".to_string(),
@@ -125,7 +123,7 @@ impl Family {
                 errno::UNAVAILABLE,
                 "Service temporarily unavailable",
             ),
-            Failure::Store(_) | Failure::Internal(_) => (
+            Failure::RouteNotFound | Failure::Store(_) | Failure::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "A server error occurred.".to_string(),
                 errno::INTERNAL,
@@ -141,7 +139,7 @@ impl Family {
             Family::V1 => json!({ "detail": detail }),
             Family::V3 => json!({"data": null, "success": false, "errno": errno, "error": error}),
         };
-        let mut response = json_response(status, &body);
+        let mut response = json_response(status, body.to_string());
         let headers = response.headers_mut();
         match failure {
             Failure::NotAuthenticated => {
@@ -150,11 +148,6 @@ impl Family {
             Failure::InvalidToken => {
                 let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
                 headers.insert(WWW_AUTHENTICATE, challenge);
-            }
-            Failure::MethodNotAllowed { allowed, .. } => {
-                if let Ok(allowed) = HeaderValue::from_str(allowed.as_str()) {
-                    headers.insert(ALLOW, allowed);
-                }
             }
             Failure::Store(StoreError { transient: true, .. }) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -165,8 +158,21 @@ impl Family {
     }
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
+/// API Gateway's answer to a method or path with no route.
+pub fn route_not_found() -> Response<Body> {
+    json_response(StatusCode::NOT_FOUND, json!({"message": "Not Found"}).to_string())
+}
+
+#[derive(Serialize)]
+struct Envelope<T> {
+    data: T,
+    success: bool,
+    errno: i64,
+    error: Option<&'static str>,
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -219,16 +225,28 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_method_names_the_allowed_one() {
-        let response = Family::V1.respond::<()>(Err(Failure::MethodNotAllowed {
-            used: Method::DELETE,
-            allowed: Method::POST,
-        }));
-        assert_eq!(response.status(), 405);
+    fn no_route_is_api_gateways_404_in_both_families() {
+        for family in [Family::V1, Family::V3] {
+            let response = family.respond::<()>(Err(Failure::RouteNotFound));
+            assert_eq!(response.status(), 404);
+            assert_eq!(body(&response), json!({"message": "Not Found"}));
+        }
+    }
+
+    #[test]
+    fn fields_keep_the_order_of_the_struct() {
+        #[derive(Serialize)]
+        struct Ordered {
+            zebra: u8,
+            apple: u8,
+        }
+        let response = Family::V3.respond(Ok(Ordered { zebra: 1, apple: 2 }));
+        let Body::Text(text) = response.body() else {
+            panic!("text body")
+        };
         assert_eq!(
-            body(&response),
-            json!({"detail": "Method \"DELETE\" not allowed."})
+            text,
+            r#"{"data":{"zebra":1,"apple":2},"success":true,"errno":0,"error":null}"#
         );
-        assert_eq!(response.headers()[ALLOW], "POST");
     }
 }
