@@ -136,10 +136,16 @@ impl Family {
             _ => {}
         }
         let body = match self {
-            Family::V1 => json!({ "detail": detail }),
-            Family::V3 => json!({"data": null, "success": false, "errno": errno, "error": error}),
+            Family::V1 => json!({ "detail": detail }).to_string(),
+            Family::V3 => serde_json::to_string(&Envelope::<Option<()>> {
+                data: None,
+                success: false,
+                errno,
+                error: Some(error),
+            })
+            .unwrap_or_default(),
         };
-        let mut response = json_response(status, body.to_string());
+        let mut response = json_response(status, body);
         let headers = response.headers_mut();
         match failure {
             Failure::NotAuthenticated => {

