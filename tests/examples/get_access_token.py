@@ -1,0 +1,8 @@
+import requests
+BASE_URL = "<BASE_URL>"
+TOKEN = "<ACCESS_TOKEN>"
+response = requests.get(
+f"{BASE_URL}/api/users/me/token/",
+headers={"Authorization": f"Bearer {TOKEN}"}
+)
+print(response.json())

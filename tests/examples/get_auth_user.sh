@@ -1,0 +1,2 @@
+curl https://cadenza-api-uat.algo724.com/api/v3/auth/user \
+-H "Authorization: Bearer eyJhbGciOiJIUzI1NiIs..."

@@ -1,0 +1,13 @@
+<?php
+$baseUrl = "<BASE_URL>";
+$token = "<ACCESS_TOKEN>";
+$ch = curl_init("$baseUrl/api/users/me/token/regenerate/");
+curl_setopt_array($ch, [
+CURLOPT_RETURNTRANSFER => true,
+CURLOPT_POST => true,
+CURLOPT_HTTPHEADER => ["Authorization: Bearer $token"]
+]);
+$response = curl_exec($ch);
+curl_close($ch);
+$result = json_decode($response, true);
+echo "New token: " . $result["access_token"];
