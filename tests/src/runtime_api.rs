@@ -1,0 +1,263 @@
+//! A minimal Lambda Runtime API: the four calls a function makes (`next`, `response`,
+//! `error`, `init/error`), over HTTP/1.1 on loopback. It runs a real function binary on
+//! events, as Lambda would, and notes when the function first asks for work: the end of
+//! its init phase (what a cold-start benchmark measures).
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::TiedProcess;
+
+/// What a function answered for one invocation.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The function's response document (for an HTTP API, the payload 2.0 response JSON).
+    Response(String),
+    /// The function reported an error (invocation or init).
+    Error(String),
+}
+
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<(String, String)>,
+    waiting: HashMap<String, Sender<Outcome>>,
+    first_next: Option<Instant>,
+    init_error: Option<String>,
+    next_id: u64,
+}
+
+/// A Runtime API endpoint with one function process behind it.
+pub struct RuntimeApi {
+    address: SocketAddr,
+    shared: Arc<(Mutex<Queue>, Condvar)>,
+    function: Option<(TiedProcess, Instant)>,
+}
+
+impl RuntimeApi {
+    /// Listens on a free loopback port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let address = listener.local_addr().expect("a bound address");
+        let shared = Arc::new((Mutex::new(Queue::default()), Condvar::new()));
+        let accepted = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let shared = Arc::clone(&accepted);
+                std::thread::spawn(move || serve_connection(stream, &shared));
+            }
+        });
+        Self {
+            address,
+            shared,
+            function: None,
+        }
+    }
+
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Starts `binary` as Lambda would (the runtime's variables plus `env`); its stdout
+    /// (the function's logs) goes to `output`, its stderr is inherited.
+    pub fn spawn_function(&mut self, binary: &Path, env: &[(&str, &str)], output: Stdio) {
+        let name = binary.file_name().and_then(OsStr::to_str).unwrap_or("function");
+        let runtime_env = [
+            ("AWS_LAMBDA_RUNTIME_API", self.address()),
+            ("AWS_LAMBDA_FUNCTION_NAME", name.to_string()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+        ];
+        let mut args: Vec<String> = runtime_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        args.push(binary.display().to_string());
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let spawned_at = Instant::now();
+        // `env NAME=value ... binary`, so the watchdog shell passes the variables through.
+        self.function = Some((TiedProcess::spawn("env", &args, output), spawned_at));
+    }
+
+    /// Waits until the function has finished its init (its first `next` call) and returns
+    /// how long that took from spawn; panics if it reported an init error or took over `limit`.
+    pub fn wait_for_init(&self, limit: Duration) -> Duration {
+        let spawned_at = self
+            .function
+            .as_ref()
+            .map(|(_, at)| *at)
+            .expect("a function was spawned");
+        let (lock, ready) = &*self.shared;
+        let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + limit;
+        while queue.first_next.is_none() {
+            if let Some(error) = &queue.init_error {
+                panic!("the function failed its init: {error}");
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the function did not finish its init within {limit:?}"
+            );
+            queue = ready
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        queue.first_next.map(|at| at - spawned_at).unwrap_or_default()
+    }
+
+    /// Sends one event and waits for the function's answer.
+    pub fn invoke(&self, event: &str, limit: Duration) -> Outcome {
+        let receiver = self.enqueue(event);
+        receiver
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("no answer within {limit:?}"))
+    }
+
+    fn enqueue(&self, event: &str) -> Receiver<Outcome> {
+        let (lock, ready) = &*self.shared;
+        let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+        queue.next_id += 1;
+        let id = format!("request-{}", queue.next_id);
+        let (sender, receiver) = mpsc::channel();
+        queue.waiting.insert(id.clone(), sender);
+        queue.events.push_back((id, event.to_string()));
+        ready.notify_all();
+        receiver
+    }
+
+    /// Stops the function process.
+    pub fn stop_function(&mut self) {
+        if let Some((mut process, _)) = self.function.take() {
+            process.stop();
+        }
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.stop_function();
+    }
+}
+
+/// One keep-alive connection: the runtime client reuses it for every call.
+fn serve_connection(stream: TcpStream, shared: &(Mutex<Queue>, Condvar)) {
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    let mut writer = write_half;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or_default().to_string(),
+            parts.next().unwrap_or_default().to_string(),
+        );
+        let mut content_length = 0;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; content_length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).to_string();
+        let reply = route(&method, &path, body, shared);
+        if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn route(method: &str, path: &str, body: String, shared: &(Mutex<Queue>, Condvar)) -> String {
+    let (lock, ready) = shared;
+    let accepted = http_response(202, &[], "{\"status\":\"OK\"}");
+    let segments: Vec<&str> = path
+        .trim_start_matches("/2018-06-01/runtime/")
+        .split('/')
+        .collect();
+    match (method, segments.as_slice()) {
+        ("GET", ["invocation", "next"]) => {
+            let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+            queue.first_next.get_or_insert_with(Instant::now);
+            ready.notify_all();
+            let (id, event) = loop {
+                if let Some(next) = queue.events.pop_front() {
+                    break next;
+                }
+                queue = ready.wait(queue).unwrap_or_else(|e| e.into_inner());
+            };
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|now| (now + Duration::from_secs(30)).as_millis())
+                .unwrap_or_default()
+                .to_string();
+            let headers = [
+                ("Lambda-Runtime-Aws-Request-Id", id.as_str()),
+                ("Lambda-Runtime-Deadline-Ms", deadline.as_str()),
+                (
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:us-east-1:000000000000:function:local",
+                ),
+                (
+                    "Lambda-Runtime-Trace-Id",
+                    "Root=1-00000000-000000000000000000000000;Sampled=0",
+                ),
+            ];
+            http_response(200, &headers, &event)
+        }
+        ("POST", ["invocation", id, kind @ ("response" | "error")]) => {
+            let waiting = lock.lock().unwrap_or_else(|e| e.into_inner()).waiting.remove(*id);
+            if let Some(sender) = waiting {
+                let outcome = if *kind == "response" {
+                    Outcome::Response(body)
+                } else {
+                    Outcome::Error(body)
+                };
+                let _ = sender.send(outcome);
+            }
+            accepted
+        }
+        ("POST", ["init", "error"]) => {
+            lock.lock().unwrap_or_else(|e| e.into_inner()).init_error = Some(body);
+            ready.notify_all();
+            accepted
+        }
+        _ => http_response(404, &[], "{\"errorMessage\":\"unknown Runtime API call\"}"),
+    }
+}
+
+fn http_response(status: u16, headers: &[(&str, &str)], body: &str) -> String {
+    let mut text = format!(
+        "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.push_str(body);
+    text
+}
