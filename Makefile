@@ -13,12 +13,18 @@ TOOLS_STAMP := $(VENV)/.installed
 DYNAMODB_LOCAL_STAMP := node_modules/.package-lock.json
 EXAMPLE_INTERPRETERS := ruby php go
 
-.PHONY: test run check deps tools interpreters
+.PHONY: test run check lint deps tools interpreters
 
-## test: install what the tests need, then every test of the workspace
-test: deps tools interpreters
+## test: install what the tests need, lint the template and the API spec, run every test
+test: deps tools interpreters lint
 	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
+
+## lint: template.yaml (cfn-lint, sam validate --lint) and openapi.yaml, offline
+lint: tools
+	AWS_DEFAULT_REGION=$(AWS_REGION) $(VENV)/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=$(AWS_REGION) $(VENV)/bin/sam validate --lint
+	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
 ## run: DynamoDB Local, the table, a demo user, and the API on http://127.0.0.1:$${PORT:-3000}
 run: deps tools

@@ -175,7 +175,7 @@ pub fn local_credentials() -> Credentials {
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
     count: Arc<AtomicUsize>,
-    operations: Arc<Mutex<Vec<String>>>,
+    operations: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl RequestCounter {
@@ -187,7 +187,39 @@ impl RequestCounter {
 
     /// The operations sent since the last [`take`](Self::take) (e.g. `DynamoDB_20120810.GetItem`).
     pub fn operations(&self) -> Vec<String> {
-        self.operations.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.operations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(operation, _)| operation.clone())
+            .collect()
+    }
+
+    /// The IAM actions the requests sent since the last [`take`](Self::take) needed: one per
+    /// operation, and for a transaction one per kind of item in it (`ConditionCheck` needs
+    /// `dynamodb:ConditionCheckItem`, `Update` needs `dynamodb:UpdateItem`, ...).
+    pub fn iam_actions(&self) -> std::collections::BTreeSet<String> {
+        let operations = self.operations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut actions = std::collections::BTreeSet::new();
+        for (operation, body) in operations.iter() {
+            let name = operation.rsplit('.').next().unwrap_or_default();
+            if name != "TransactWriteItems" {
+                actions.insert(format!("dynamodb:{name}"));
+                continue;
+            }
+            let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            for item in request["TransactItems"].as_array().into_iter().flatten() {
+                for kind in item.as_object().into_iter().flat_map(|item| item.keys()) {
+                    let action = if kind == "ConditionCheck" {
+                        "ConditionCheckItem".into()
+                    } else {
+                        format!("{kind}Item")
+                    };
+                    actions.insert(format!("dynamodb:{action}"));
+                }
+            }
+        }
+        actions
     }
 }
 
@@ -203,16 +235,18 @@ impl Intercept for RequestCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.count.fetch_add(1, Ordering::SeqCst);
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or("?").to_string();
+        let body = request
+            .body()
+            .bytes()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
             .to_string();
         self.operations
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(target);
+            .push((target, body));
         Ok(())
     }
 }

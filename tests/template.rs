@@ -1,0 +1,337 @@
+//! template.yaml against the code: least privilege measured from what each function really
+//! sends to DynamoDB, one set of functions, routes and methods everywhere (template, crates,
+//! local router, events/, openapi.yaml), and the table usersctl creates is the stack's.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use serde_yaml_ng::Value as Yaml;
+use shared::{App, api};
+use testkit::{TestApp, bearer, request, session_headers, workspace_root};
+
+/// A function as the template declares it.
+#[derive(Debug)]
+struct Function {
+    method: String,
+    path: String,
+    actions: BTreeSet<String>,
+    resources: Vec<String>,
+}
+
+fn template() -> Yaml {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+/// `!Ref X`, `!GetAtt X.Arn` and plain strings, as text (`Ref X`, `GetAtt X.Arn`).
+fn text(value: &Yaml) -> String {
+    match value {
+        Yaml::String(text) => text.clone(),
+        Yaml::Tagged(tagged) => format!(
+            "{} {}",
+            tagged.tag.to_string().trim_start_matches('!'),
+            text(&tagged.value)
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The template's functions by binary name.
+fn functions() -> BTreeMap<String, Function> {
+    let template = template();
+    let mut functions = BTreeMap::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let events = resource["Properties"]["Events"].as_mapping().unwrap();
+        assert_eq!(events.len(), 1, "{binary}: one route per function");
+        let api = events.values().next().unwrap();
+        assert_eq!(api["Type"].as_str(), Some("HttpApi"), "{binary}");
+        let mut actions = BTreeSet::new();
+        let mut resources = Vec::new();
+        for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
+            for statement in policy["Statement"].as_sequence().expect("inline statements only") {
+                assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+                let listed = statement["Action"].as_sequence().unwrap();
+                actions.extend(listed.iter().map(text));
+                resources.push(text(&statement["Resource"]));
+            }
+        }
+        let function = Function {
+            method: api["Properties"]["Method"].as_str().unwrap().to_string(),
+            path: api["Properties"]["Path"].as_str().unwrap().to_string(),
+            actions,
+            resources,
+        };
+        functions.insert(binary, function);
+    }
+    functions
+}
+
+async fn call(binary: &str, app: &App, method: &str, headers: &[(&str, String)]) -> Response<Body> {
+    let request: Request = request(method, "/", headers);
+    match binary {
+        "get-current-user" => api::get_current_user(app, request).await,
+        "get-access-token" => api::get_access_token(app, request).await,
+        "regenerate-access-token" => api::regenerate_access_token(app, request).await,
+        "get-auth-user" => api::get_auth_user(app, request).await,
+        other => panic!("template.yaml names a function the API does not have: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
+    for (binary, declared) in functions() {
+        let test = TestApp::new().await;
+        let (user, token) = test.user("ann@example.com").await;
+        let session = test.session(&user, Duration::from_secs(600)).await;
+        // Every way in: bearer, session (with CSRF), and the refusals.
+        let forged = "A".repeat(86);
+        let ways = [
+            vec![bearer(&token)],
+            session_headers(&session, true),
+            vec![bearer(&forged)],
+            vec![],
+        ];
+        for headers in ways {
+            let response = call(&binary, &test.app, &declared.method, &headers).await;
+            assert!(
+                response.status().as_u16() < 500,
+                "{binary}: {}",
+                response.status()
+            );
+        }
+        let used = test.requests.iam_actions();
+        assert_eq!(
+            declared.actions, used,
+            "{binary}: template.yaml grants what the code calls, no more"
+        );
+        assert!(
+            declared
+                .resources
+                .iter()
+                .all(|resource| resource == "GetAtt UsersTable.Arn"),
+            "{binary}"
+        );
+    }
+}
+
+/// `cargo metadata`: the workspace's packages and its `[workspace.metadata]`.
+fn cargo_metadata() -> Value {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn functions_routes_and_methods_agree_everywhere() {
+    let functions = functions();
+    let names: BTreeSet<String> = functions.keys().cloned().collect();
+
+    // One crate per function under functions/.
+    let metadata = cargo_metadata();
+    let crates: BTreeSet<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|package| package["manifest_path"].as_str().unwrap().contains("/functions/"))
+        .map(|package| package["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(crates, names, "functions/ crates vs template.yaml");
+
+    // The local router: both slash forms of each route go to its function, nothing else
+    // but API Gateway's 404.
+    let router = metadata["metadata"]["lambda"]["watch"]["router"]
+        .as_object()
+        .unwrap();
+    let mut expected_router = BTreeMap::from([
+        ("/".to_string(), "route-not-found".to_string()),
+        ("/{*path}".to_string(), "route-not-found".to_string()),
+    ]);
+    for (name, function) in &functions {
+        assert!(
+            !function.path.ends_with('/'),
+            "an HttpApi path ending in / creates no route: {}",
+            function.path
+        );
+        expected_router.insert(function.path.clone(), name.clone());
+        expected_router.insert(format!("{}/", function.path), name.clone());
+    }
+    let actual_router: BTreeMap<String, String> = router
+        .iter()
+        .map(|(path, function)| (path.clone(), function.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        actual_router, expected_router,
+        "the local router vs template.yaml"
+    );
+
+    // events/: every function has events, and each event is for its function's route.
+    let mut with_events = BTreeSet::new();
+    for entry in std::fs::read_dir(workspace_root().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let name = file.split('.').next().unwrap().to_string();
+        let function = functions
+            .get(&name)
+            .unwrap_or_else(|| panic!("events/{file} is for no function"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let route = format!("{} {}", function.method, function.path);
+        assert_eq!(event["routeKey"], route.as_str(), "{file}");
+        assert_eq!(
+            event["requestContext"]["http"]["method"],
+            function.method.as_str(),
+            "{file}"
+        );
+        let raw_path = event["rawPath"].as_str().unwrap();
+        assert!(
+            raw_path.trim_end_matches('/') == function.path,
+            "{file}: {raw_path}"
+        );
+        with_events.insert(name);
+    }
+    assert_eq!(with_events, names, "events/ vs template.yaml");
+
+    // openapi.yaml: the same routes, with the paths exactly as the spec writes them.
+    let openapi: Yaml =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(workspace_root().join("openapi.yaml")).unwrap())
+            .unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, operations) in openapi["paths"].as_mapping().unwrap() {
+        for (method, operation) in operations.as_mapping().unwrap() {
+            let method = method.as_str().unwrap().to_uppercase();
+            let id = operation["operationId"].as_str().unwrap().to_string();
+            documented.insert((
+                id,
+                method,
+                path.as_str().unwrap().trim_end_matches('/').to_string(),
+            ));
+        }
+    }
+    let declared: BTreeSet<(String, String, String)> = functions
+        .iter()
+        .map(|(name, function)| (name.clone(), function.method.clone(), function.path.clone()))
+        .collect();
+    assert_eq!(
+        documented, declared,
+        "openapi.yaml (operationId = function) vs template.yaml"
+    );
+}
+
+#[tokio::test]
+async fn usersctl_creates_the_table_the_stack_declares() {
+    let template = template();
+    let table = &template["Resources"]["UsersTable"];
+    let properties = &table["Properties"];
+    let test = TestApp::new().await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&shared::config::aws_sdk_config().await)
+            .endpoint_url(testkit::dynamodb_local().endpoint())
+            .credentials_provider(testkit::local_credentials())
+            .build(),
+    );
+    let described = client
+        .describe_table()
+        .table_name(test.app.store().table())
+        .send()
+        .await
+        .unwrap();
+    let described = described.table.unwrap();
+
+    let keys: BTreeSet<(String, String)> = described
+        .key_schema()
+        .iter()
+        .map(|key| {
+            (
+                key.attribute_name().to_string(),
+                key.key_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    let declared_keys: BTreeSet<(String, String)> = properties["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|key| (text(&key["AttributeName"]), text(&key["KeyType"])))
+        .collect();
+    assert_eq!(keys, declared_keys);
+    let attributes: BTreeSet<(String, String)> = described
+        .attribute_definitions()
+        .iter()
+        .map(|a| {
+            (
+                a.attribute_name().to_string(),
+                a.attribute_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    let declared_attributes: BTreeSet<(String, String)> = properties["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+        .collect();
+    assert_eq!(attributes, declared_attributes);
+    assert_eq!(
+        described
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|m| m.as_str().to_string()),
+        properties["BillingMode"].as_str().map(str::to_string)
+    );
+
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(test.app.store().table())
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description.unwrap();
+    let declared_ttl = &properties["TimeToLiveSpecification"];
+    assert_eq!(ttl.attribute_name(), declared_ttl["AttributeName"].as_str());
+    assert_eq!(ttl.attribute_name(), Some(shared::store::TTL_ATTRIBUTE));
+    assert_eq!(declared_ttl["Enabled"].as_bool(), Some(true));
+}
+
+#[test]
+fn a_stack_update_or_deletion_never_loses_users_or_the_key() {
+    let template = template();
+    for name in ["UsersTable", "TokenKey"] {
+        let resource = &template["Resources"][name];
+        assert_eq!(resource["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
+        assert_eq!(resource["UpdateReplacePolicy"].as_str(), Some("Retain"), "{name}");
+    }
+    let table = &template["Resources"]["UsersTable"]["Properties"];
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+    let cors = &template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    assert_eq!(cors["AllowCredentials"].as_bool(), Some(true));
+    assert_eq!(
+        text(&cors["AllowOrigins"]),
+        "Ref AllowedOrigins",
+        "origins are a parameter, never *"
+    );
+}
