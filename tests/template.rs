@@ -240,12 +240,7 @@ async fn usersctl_creates_the_table_the_stack_declares() {
     let table = &template["Resources"]["UsersTable"];
     let properties = &table["Properties"];
     let test = TestApp::new().await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&shared::config::aws_sdk_config().await)
-            .endpoint_url(testkit::dynamodb_local().endpoint())
-            .credentials_provider(testkit::local_credentials())
-            .build(),
-    );
+    let client = testkit::local_client(testkit::dynamodb_local().endpoint()).await;
     let described = client
         .describe_table()
         .table_name(test.app.store().table())

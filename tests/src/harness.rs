@@ -43,11 +43,9 @@ impl TestApp {
     /// An app on any endpoint and table (which may not exist).
     pub async fn on(endpoint: &str, table: &str, token_ttl_seconds: Option<u64>) -> Self {
         let requests = RequestCounter::default();
-        let sdk_config = aws_sdk_config().await;
         let client = Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk_config)
-                .endpoint_url(endpoint)
-                .credentials_provider(crate::local_credentials())
+            local_client_config(endpoint)
+                .await
                 .interceptor(requests.clone())
                 .build(),
         );
@@ -85,6 +83,18 @@ impl TestApp {
         self.requests.take();
         session
     }
+}
+
+/// The production SDK configuration (timeouts, retries), pointed at a local endpoint.
+async fn local_client_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(&aws_sdk_config().await)
+        .endpoint_url(endpoint)
+        .credentials_provider(crate::local_credentials())
+}
+
+/// A plain client on a local endpoint, to look at the table directly.
+pub async fn local_client(endpoint: &str) -> Client {
+    Client::from_conf(local_client_config(endpoint).await.build())
 }
 
 pub fn request(method: &str, path: &str, headers: &[(&str, String)]) -> Request {
