@@ -12,7 +12,7 @@ pub use harness::*;
 
 use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -91,20 +91,27 @@ pub fn dynamodb_local() -> &'static DynamoDbLocal {
     SHARED.get_or_init(|| start_dynamodb_local(free_port()))
 }
 
-/// A DynamoDB Local of its own (for a test that stops it), started on `port`.
+/// A DynamoDB Local of its own (for a test that stops it), in memory, started on `port`.
 pub fn start_dynamodb_local(port: u16) -> DynamoDbLocal {
+    start_dynamodb_local_with(port, None)
+}
+
+/// A DynamoDB Local of its own whose data lives in `dir`, so a restart keeps it.
+pub fn start_dynamodb_local_persistent(port: u16, dir: &Path) -> DynamoDbLocal {
+    start_dynamodb_local_with(port, Some(dir))
+}
+
+fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
     let dir = dynamodb_local_dir();
     let library_path = format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display());
     let jar = dir.join("DynamoDBLocal.jar");
     let port_text = port.to_string();
-    let args: [&OsStr; 6] = [
-        library_path.as_ref(),
-        "-jar".as_ref(),
-        jar.as_ref(),
-        "-inMemory".as_ref(),
-        "-port".as_ref(),
-        port_text.as_ref(),
-    ];
+    let mut args: Vec<&OsStr> = vec![library_path.as_ref(), "-jar".as_ref(), jar.as_ref()];
+    match data {
+        None => args.push(OsStr::new("-inMemory")),
+        Some(data) => args.extend([OsStr::new("-sharedDb"), OsStr::new("-dbPath"), data.as_os_str()]),
+    }
+    args.extend([OsStr::new("-port"), OsStr::new(&port_text)]);
     let mut process = TiedProcess::spawn("java", &args, Stdio::null());
     wait_for_port(port, &mut process, "DynamoDB Local (is Java 17 installed?)");
     DynamoDbLocal {
