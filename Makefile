@@ -13,7 +13,9 @@ TOOLS_STAMP := $(VENV)/.installed
 DYNAMODB_LOCAL_STAMP := node_modules/.package-lock.json
 EXAMPLE_INTERPRETERS := ruby php go
 
-.PHONY: test run check lint deps tools interpreters
+FUNCTIONS := get-current-user get-access-token regenerate-access-token get-auth-user
+
+.PHONY: test run check lint build bench load deps tools interpreters
 
 ## test: install what the tests need, lint the template and the API spec, run every test
 test: deps tools interpreters lint
@@ -30,6 +32,22 @@ lint: tools
 run: deps tools
 	cargo build --workspace --bins --locked
 	scripts/run-local.sh
+
+## build: `sam build` for arm64 (.aws-sam/build/<Function>/bootstrap), one shared cargo cache
+build: tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
+	@ls -l .aws-sam/build/*/bootstrap | awk '{printf "%6.2f MB  %s\n", $$5 / 1048576, $$9}'
+
+## bench: cold start, round trips, warm overhead, size and memory; writes BENCHMARKS.md
+bench: deps
+	cargo build --release --locked --bins $(addprefix -p ,$(FUNCTIONS)) -p testkit
+	target/release/bench
+
+## load: LOAD_CLIENTS (20) clients for LOAD_SECONDS (30) against the local API
+load: deps tools
+	cargo build --workspace --bins --locked
+	target/debug/load
 
 ## check: formatting and lints, as CI runs them
 check:

@@ -2,123 +2,32 @@
 //! binaries behind `cargo lambda watch`), over real HTTP: every endpoint and auth mode, the
 //! regenerate flow as a client sees it, API Gateway's 404s, and the spec's own code examples.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::{TiedProcess, free_port, workspace_root};
+use testkit::local_api::LocalApi;
+use testkit::workspace_root;
 use ureq::Agent;
 
-/// One local API per test binary, stopped when it exits.
-struct LocalApi {
-    base_url: String,
-    /// What `make run` prints for another terminal (AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME, ...).
-    env: HashMap<String, String>,
-    /// Everything the script and the functions printed.
-    logs: Arc<Mutex<String>>,
-    _process: Mutex<TiedProcess>,
-}
-
+/// One local API per test binary (functions logging at TRACE), stopped when it exits.
 fn local_api() -> &'static LocalApi {
     static API: OnceLock<LocalApi> = OnceLock::new();
-    API.get_or_init(start_local_api)
+    API.get_or_init(|| LocalApi::start("trace"))
 }
 
-fn start_local_api() -> LocalApi {
-    let root = workspace_root();
-    let script = root.join("scripts/run-local.sh");
-    assert!(
-        root.join(".tools/venv/bin/cargo-lambda").exists(),
-        "cargo-lambda is not installed: run `make test`"
-    );
-    // The script reads its settings from the environment; these tests own theirs.
-    let mut command_env: Vec<(&str, String)> = vec![
-        ("PORT", free_port().to_string()),
-        ("DYNAMODB_PORT", free_port().to_string()),
-    ];
-    command_env.push(("AWS_LAMBDA_LOG_LEVEL", "trace".into()));
-    command_env.push(("WATCH", "0".into()));
-    for (name, value) in &command_env {
-        // SAFETY: set once, before any thread of this binary reads the environment.
-        unsafe { std::env::set_var(name, value) };
-    }
-    for name in ["AWS_ENDPOINT_URL_DYNAMODB", "TABLE_NAME", "TOKEN_KEY"] {
-        // SAFETY: as above.
-        unsafe { std::env::remove_var(name) };
-    }
-    // stderr into the same pipe: panic output is checked for secrets with the logs.
-    let redirect: [&std::ffi::OsStr; 3] = ["-c".as_ref(), "exec \"$0\" 2>&1".as_ref(), script.as_ref()];
-    let mut process = TiedProcess::spawn("bash", &redirect, Stdio::piped());
-    let stdout = process.stdout().expect("stdout is piped");
-    let logs = Arc::new(Mutex::new(String::new()));
-    let (lines_tx, lines_rx) = mpsc::channel();
-    let sink = Arc::clone(&logs);
-    // Drain the output for the whole run, or the functions would block on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push_str(&format!("{line}\n"));
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut env = HashMap::new();
-    loop {
-        let line = match lines_rx.recv_timeout(Duration::from_secs(600)) {
-            Ok(line) => line,
-            Err(_) => panic!("make run never became ready:\n{}", logs.lock().unwrap()),
-        };
-        if let Some(exports) = line.strip_prefix("export ") {
-            for pair in exports.split_whitespace() {
-                if let Some((name, value)) = pair.split_once('=') {
-                    env.insert(name.to_string(), value.to_string());
-                }
-            }
-        }
-        if line.starts_with("Ready: ") {
-            break;
-        }
-    }
-    LocalApi {
-        base_url: env["BASE_URL"].clone(),
-        env,
-        logs,
-        _process: Mutex::new(process),
-    }
-}
-
-/// A new user made with usersctl, as a newcomer would: `(email, token)`.
 fn new_user(api: &LocalApi) -> (String, String) {
-    let email = format!("user-{}@example.com", free_port());
-    let user = usersctl(api, &["create-user", "--email", &email, "--email-confirmed"]);
-    (email, user["access_token"].as_str().unwrap().to_string())
+    api.new_user()
 }
 
-/// `(sessionid, csrftoken)` for the user.
 fn new_session(api: &LocalApi, email: &str) -> (String, String) {
-    let session = usersctl(api, &["create-session", "--email", email]);
-    (
-        session["sessionid"].as_str().unwrap().to_string(),
-        session["csrftoken"].as_str().unwrap().to_string(),
-    )
+    api.new_session(email)
 }
 
 fn usersctl(api: &LocalApi, args: &[&str]) -> Value {
-    let output = Command::new(workspace_root().join("target/debug/usersctl"))
-        .arg("--json")
-        .args(args)
-        .envs(&api.env)
-        .output()
-        .expect("usersctl runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    api.usersctl(args)
 }
 
 /// `(status, content type, JSON body)` of a request to the local API.

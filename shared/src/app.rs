@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::Credential;
 use crate::clock::Timestamp;
-use crate::config::{Config, ConfigError, aws_sdk_config};
+use crate::config::{Config, ConfigError, function_client};
 use crate::responses::Failure;
 use crate::store::{SessionWrite, Store};
 use crate::tokens::{AccessToken, SessionId, TokenKey, TokenNonce, new_user_id};
@@ -33,11 +33,12 @@ pub struct NewSession {
 }
 
 impl App {
-    /// Reads the configuration and builds the DynamoDB client: the init phase of a cold start.
+    /// The init phase of a cold start: reads the configuration, builds the DynamoDB client
+    /// and opens its connection, so the first request pays for none of it.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
-        let client = Client::new(&aws_sdk_config().await);
-        Ok(Self::new(config, client))
+        let app = Self::new(Config::from_env()?, function_client()?);
+        app.store.warm_up().await;
+        Ok(app)
     }
 
     pub fn new(config: Config, client: Client) -> Self {

@@ -6,15 +6,21 @@
 //! | `TOKEN_KEY` | the server secret tokens are derived with, at least 32 bytes (required) |
 //! | `TOKEN_TTL_SECONDS` | access-token lifetime; unset or empty = tokens never expire |
 //! | `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, ... | the standard AWS configuration |
+//!
+//! A function reads its AWS settings from Lambda's environment ([`function_client`]);
+//! `usersctl` and the tests use every standard source ([`aws_sdk_config`]).
 
 use std::fmt;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_smithy_http_client::tls;
 
 use crate::tokens::{MIN_KEY_LEN, TokenKey};
 
@@ -80,27 +86,72 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 pub const MAX_ATTEMPTS: u32 = 2;
 
-/// The AWS configuration every binary uses: the standard sources (environment, profile,
-/// `AWS_ENDPOINT_URL_DYNAMODB`), with the timeouts above.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// HTTPS with rustls on ring: one small crypto library in every binary.
+fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
+/// The AWS configuration of `usersctl` and the tests: every standard source (environment,
+/// profiles, `AWS_ENDPOINT_URL_DYNAMODB`, ...), with the timeouts above.
 pub async fn aws_sdk_config() -> SdkConfig {
     // Region from the environment or the profile only: the default chain would also ask the
-    // EC2 metadata endpoint, a 1 s wait per try off EC2. Lambda always sets AWS_REGION.
+    // EC2 metadata endpoint, a 1 s wait per try off EC2.
     let region =
         RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
             .or_else(ProfileFileRegionProvider::new())
             .or_else(Region::from_static("us-east-1"));
     aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .http_client(https_client())
+        .timeout_config(timeouts())
+        .retry_config(retries())
         .load()
         .await
+}
+
+/// The DynamoDB client of a function, from Lambda's environment alone: `AWS_REGION`, the
+/// execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`, valid for the life of the execution environment) and, for local
+/// runs, `AWS_ENDPOINT_URL_DYNAMODB`. No profile files are read at cold start, and no
+/// credential chain (STS, SSO, IMDS) is linked into the functions.
+pub fn function_client() -> Result<Client, ConfigError> {
+    function_client_from(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+}
+
+fn function_client_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Client, ConfigError> {
+    let required = |name: &str| lookup(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        lookup("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(required("AWS_REGION")?))
+        .credentials_provider(credentials)
+        .http_client(https_client())
+        .timeout_config(timeouts())
+        .retry_config(retries());
+    if let Some(endpoint) = lookup("AWS_ENDPOINT_URL_DYNAMODB") {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(Client::from_conf(config.build()))
 }
 
 #[cfg(test)]
@@ -132,6 +183,29 @@ mod tests {
             .err()
             .unwrap();
         assert!(!error.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn a_function_client_needs_a_region_and_credentials() {
+        let with = |vars: &[(&str, &str)]| {
+            function_client_from(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        };
+        let error = with(&[("AWS_REGION", "eu-west-1")]).err().unwrap().to_string();
+        assert_eq!(error, "AWS_ACCESS_KEY_ID is not set");
+        let error = with(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")])
+            .err()
+            .unwrap();
+        assert_eq!(error.to_string(), "AWS_REGION is not set");
+        let full = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", "b"),
+        ];
+        let client = with(&full).unwrap();
+        assert_eq!(
+            client.config().region().map(|r| r.to_string()),
+            Some("eu-west-1".into())
+        );
     }
 
     #[test]

@@ -132,6 +132,26 @@ impl Store {
         &self.table
     }
 
+    /// One cheap read of a key that never exists, at init: it opens the connection and sets
+    /// up the SDK's lazy parts (trust roots, endpoint), so the first request does not. A
+    /// store that is down then is only logged: requests will answer 503 until it is back.
+    pub async fn warm_up(&self) {
+        let key = HashMap::from([
+            ("pk".to_string(), AttributeValue::S("WARM-UP".into())),
+            ("sk".to_string(), AttributeValue::S("WARM-UP".into())),
+        ]);
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(error = %StoreError::from(error), "DynamoDB did not answer at init");
+        }
+    }
+
     /// The user, read strongly consistently (a regenerate is visible to the very next read).
     pub async fn get_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
         let output = self

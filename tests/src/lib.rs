@@ -6,6 +6,7 @@
 //! Each test makes its own table, so tests run in parallel.
 
 mod harness;
+pub mod local_api;
 pub mod runtime_api;
 
 pub use harness::*;
@@ -49,6 +50,11 @@ cat >/dev/null"#;
             .unwrap_or_else(|error| panic!("cannot start {:?}: {error}", program.as_ref()));
         let stdin = child.stdin.take();
         Self { child, stdin }
+    }
+
+    /// The watchdog shell's pid (the program runs as its child).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn stdout(&mut self) -> Option<ChildStdout> {

@@ -132,6 +132,19 @@ impl RuntimeApi {
         receiver
     }
 
+    /// The function process's pid (a child of the watchdog shell), to read its memory.
+    pub fn function_pid(&self) -> Option<u32> {
+        let (process, _) = self.function.as_ref()?;
+        let shell = process.pid();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+        children
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() != "cat")
+            })
+    }
+
     /// Stops the function process.
     pub fn stop_function(&mut self) {
         if let Some((mut process, _)) = self.function.take() {

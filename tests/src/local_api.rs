@@ -1,0 +1,139 @@
+//! The API as `make run` serves it: scripts/run-local.sh (DynamoDB Local, the real function
+//! binaries behind `cargo lambda watch`) on free ports, with its printed settings read back.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{TiedProcess, free_port, workspace_root};
+
+pub struct LocalApi {
+    pub base_url: String,
+    /// What the script prints for another terminal (AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME, ...).
+    pub env: HashMap<String, String>,
+    /// Everything the script and the functions printed, stderr included.
+    pub logs: Arc<Mutex<String>>,
+    process: Mutex<TiedProcess>,
+}
+
+impl LocalApi {
+    /// Starts the local API, functions logging at `log_level`, without hot reload; returns
+    /// once it prints `Ready:`. It stops when dropped or when this process ends.
+    pub fn start(log_level: &str) -> Self {
+        let root = workspace_root();
+        assert!(
+            root.join(".tools/venv/bin/cargo-lambda").exists(),
+            "cargo-lambda is not installed: run `make test`"
+        );
+        let script = root.join("scripts/run-local.sh");
+        let (port, dynamodb_port) = (
+            format!("PORT={}", free_port()),
+            format!("DYNAMODB_PORT={}", free_port()),
+        );
+        let log_level = format!("AWS_LAMBDA_LOG_LEVEL={log_level}");
+        // Its own store and key, whatever this shell points at; stderr into the same pipe.
+        let args: Vec<&OsStr> = [
+            "-u",
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "-u",
+            "TABLE_NAME",
+            "-u",
+            "TOKEN_KEY",
+            &port,
+            &dynamodb_port,
+            &log_level,
+            "WATCH=0",
+            "bash",
+            "-c",
+            "exec \"$0\" 2>&1",
+        ]
+        .into_iter()
+        .map(OsStr::new)
+        .chain([script.as_os_str()])
+        .collect();
+        let mut process = TiedProcess::spawn("env", &args, Stdio::piped());
+        let stdout = process.stdout().expect("stdout is piped");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (lines_tx, lines_rx) = mpsc::channel();
+        let sink = Arc::clone(&logs);
+        // Drain the output for the whole run, or the functions would block on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&format!("{line}\n"));
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut env = HashMap::new();
+        loop {
+            let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(600)) else {
+                panic!(
+                    "make run never became ready:\n{}",
+                    logs.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            };
+            if let Some(exports) = line.strip_prefix("export ") {
+                for pair in exports.split_whitespace() {
+                    if let Some((name, value)) = pair.split_once('=') {
+                        env.insert(name.to_string(), value.to_string());
+                    }
+                }
+            }
+            if line.starts_with("Ready: ") {
+                break;
+            }
+        }
+        Self {
+            base_url: env.get("BASE_URL").cloned().unwrap_or_default(),
+            env,
+            logs,
+            process: Mutex::new(process),
+        }
+    }
+
+    /// `usersctl --json <args>` on this API's table; fails the caller on error.
+    pub fn usersctl(&self, args: &[&str]) -> Value {
+        let output = Command::new(workspace_root().join("target/debug/usersctl"))
+            .arg("--json")
+            .args(args)
+            .envs(&self.env)
+            .output()
+            .expect("usersctl is built (make builds it)");
+        assert!(
+            output.status.success(),
+            "usersctl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("usersctl prints JSON")
+    }
+
+    /// A new user made with usersctl: `(email, token)`.
+    pub fn new_user(&self) -> (String, String) {
+        let email = format!("user-{}-{}@example.com", std::process::id(), free_port());
+        let user = self.usersctl(&["create-user", "--email", &email, "--email-confirmed"]);
+        (
+            email,
+            user["access_token"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// A new session of the user: `(sessionid, csrftoken)`.
+    pub fn new_session(&self, email: &str) -> (String, String) {
+        let session = self.usersctl(&["create-session", "--email", email]);
+        let field = |name: &str| session[name].as_str().unwrap_or_default().to_string();
+        (field("sessionid"), field("csrftoken"))
+    }
+}
+
+impl Drop for LocalApi {
+    fn drop(&mut self) {
+        self.process.lock().unwrap_or_else(|e| e.into_inner()).stop();
+    }
+}
