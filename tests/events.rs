@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -29,18 +29,7 @@ fn settings(table: &str) -> Vec<(&'static str, String)> {
 }
 
 fn usersctl(settings: &[(&str, String)], args: &[&str]) -> Value {
-    let output = Command::new(workspace_root().join("target/debug/usersctl"))
-        .arg("--json")
-        .args(args)
-        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("usersctl is built (make test builds it)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    testkit::usersctl(settings.iter().map(|(name, value)| (name, value)), args)
 }
 
 /// The events of one function: `case -> event JSON`.

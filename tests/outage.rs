@@ -4,7 +4,7 @@
 //! never hangs, never panics, and the same processes serve again with nothing lost.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::SeqCst;
@@ -62,20 +62,7 @@ fn warm_functions_answer_503_during_an_outage_and_serve_again_after_it() {
         ("TABLE_NAME", "users"),
         ("TOKEN_KEY", "dev-only-insecure-token-key-do-not-deploy"),
     ];
-    let usersctl = |args: &[&str]| {
-        let output = Command::new(workspace_root().join("target/debug/usersctl"))
-            .arg("--json")
-            .args(args)
-            .envs(settings)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<Value>(&output.stdout).unwrap()
-    };
+    let usersctl = |args: &[&str]| testkit::usersctl(settings, args);
 
     let store = start_dynamodb_local_persistent(port, &data);
     usersctl(&["create-table"]);

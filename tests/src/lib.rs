@@ -126,6 +126,26 @@ fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
     }
 }
 
+/// `usersctl --json <args>` (the debug build) with these settings; fails the caller on error.
+pub fn usersctl<K, V>(settings: impl IntoIterator<Item = (K, V)>, args: &[&str]) -> serde_json::Value
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    let output = Command::new(workspace_root().join("target/debug/usersctl"))
+        .arg("--json")
+        .args(args)
+        .envs(settings)
+        .output()
+        .expect("usersctl is built (make builds it)");
+    assert!(
+        output.status.success(),
+        "usersctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("usersctl prints JSON")
+}
+
 /// Where `npm ci` put DynamoDB Local (override with `DYNAMODB_LOCAL_DIR`).
 pub fn dynamodb_local_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DYNAMODB_LOCAL_DIR") {

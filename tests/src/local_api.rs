@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,18 +100,7 @@ impl LocalApi {
 
     /// `usersctl --json <args>` on this API's table; fails the caller on error.
     pub fn usersctl(&self, args: &[&str]) -> Value {
-        let output = Command::new(workspace_root().join("target/debug/usersctl"))
-            .arg("--json")
-            .args(args)
-            .envs(&self.env)
-            .output()
-            .expect("usersctl is built (make builds it)");
-        assert!(
-            output.status.success(),
-            "usersctl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("usersctl prints JSON")
+        crate::usersctl(&self.env, args)
     }
 
     /// A new user made with usersctl: `(email, token)`.
