@@ -103,6 +103,7 @@ fn warm_functions_answer_503_during_an_outage_and_serve_again_after_it() {
             elapsed < LAMBDA_TIMEOUT,
             "{function} took {elapsed:?} with the store stopped"
         );
+        eprintln!("{function}: 503 in {elapsed:?} with the store stopped");
     }
 
     // Outage 2: the port accepts connections and never answers (the SDK's timeouts).
@@ -118,6 +119,7 @@ fn warm_functions_answer_503_during_an_outage_and_serve_again_after_it() {
             elapsed < LAMBDA_TIMEOUT,
             "{function} took {elapsed:?} with the store not answering"
         );
+        eprintln!("{function}: 503 in {elapsed:?} with the store not answering");
     }
     black_hole.close();
 
