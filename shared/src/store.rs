@@ -68,6 +68,15 @@ impl StoreError {
         }
     }
 
+    /// A request the SDK refused to build (a missing required field: a bug of ours).
+    fn unbuildable(error: aws_sdk_dynamodb::error::BuildError) -> Self {
+        Self {
+            transient: false,
+            code: None,
+            message: format!("cannot build the request: {}", DisplayErrorContext(error)),
+        }
+    }
+
     /// The table does not exist (or is not visible to these credentials in this region).
     pub fn is_missing_table(&self) -> bool {
         self.code.as_deref() == Some("ResourceNotFoundException")
@@ -176,7 +185,7 @@ impl Store {
             .keys(session_key(id, session_lookup))
             .consistent_read(true)
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         let output = self
             .client
             .batch_get_item()
@@ -288,7 +297,7 @@ impl Store {
             .condition_expression("expires_at > :now")
             .expression_attribute_values(":now", number(now.epoch_seconds()))
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         let update_user = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(id)))
@@ -297,7 +306,7 @@ impl Store {
             .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
             .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()))
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         let result = self
             .client
             .transact_write_items()
@@ -329,7 +338,7 @@ impl Store {
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map(|put| TransactWriteItem::builder().put(put).build())
-                .map_err(|error| CreateUserError::Store(StoreError::corrupt(DisplayErrorContext(error))))
+                .map_err(|error| CreateUserError::Store(StoreError::unbuildable(error)))
         };
         let mut claim = email_key(&user.email);
         claim.insert("user_id".into(), AttributeValue::S(user.id.to_string()));
@@ -365,7 +374,7 @@ impl Store {
             .set_key(Some(user_key(user_id)))
             .condition_expression("attribute_exists(pk)")
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         let mut item = session_key(user_id, session_lookup);
         item.insert("created_at".into(), number(created_at.epoch_seconds()));
         item.insert(TTL_ATTRIBUTE.into(), number(expires_at.epoch_seconds()));
@@ -373,7 +382,7 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(item))
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         let result = self
             .client
             .transact_write_items()
@@ -442,12 +451,12 @@ impl Store {
             .set_key(Some(user_key(user.id)))
             .condition_expression("attribute_exists(pk)")
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         let release_email = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
             .set_key(Some(email_key(&user.email)))
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         let result = self
             .client
             .transact_write_items()
@@ -495,7 +504,7 @@ impl Store {
                                     .delete_request(delete)
                                     .build()
                             })
-                            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))
+                            .map_err(StoreError::unbuildable)
                     })
                     .collect::<Result<_, _>>()?;
                 while !pending.is_empty() {
@@ -524,14 +533,14 @@ impl Store {
                 .attribute_name(name)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
-                .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))
+                .map_err(StoreError::unbuildable)
         };
         let key = |name: &str, key_type| {
             KeySchemaElement::builder()
                 .attribute_name(name)
                 .key_type(key_type)
                 .build()
-                .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))
+                .map_err(StoreError::unbuildable)
         };
         let created = self
             .client
@@ -572,7 +581,7 @@ impl Store {
             .enabled(true)
             .attribute_name(TTL_ATTRIBUTE)
             .build()
-            .map_err(|error| StoreError::corrupt(DisplayErrorContext(error)))?;
+            .map_err(StoreError::unbuildable)?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
