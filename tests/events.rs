@@ -92,13 +92,8 @@ fn every_event_gets_the_contracts_answer_from_the_built_function() {
             events.len() >= 4,
             "{function} has events for bearer, session, missing and malformed"
         );
-        let mut api = RuntimeApi::start();
-        api.spawn_function(
-            &workspace_root().join("target/debug").join(function),
-            &env,
-            Stdio::null(),
-        );
-        api.wait_for_init(Duration::from_secs(30));
+        let binary = workspace_root().join("target/debug").join(function);
+        let (api, _) = RuntimeApi::with_function(&binary, &env, Stdio::null());
         for (case, event) in &events {
             // A fresh demo each time: a regenerate event must not spoil the next one.
             let demo = usersctl(&settings, &["seed-demo"]);

@@ -69,13 +69,8 @@ fn warm_functions_answer_503_during_an_outage_and_serve_again_after_it() {
     let demo = usersctl(&["seed-demo"]);
     let mut apis = Vec::new();
     for function in FUNCTIONS {
-        let mut api = RuntimeApi::start();
-        api.spawn_function(
-            &workspace_root().join("target/debug").join(function),
-            &settings,
-            Stdio::null(),
-        );
-        api.wait_for_init(Duration::from_secs(30));
+        let binary = workspace_root().join("target/debug").join(function);
+        let (api, _) = RuntimeApi::with_function(&binary, &settings, Stdio::null());
         apis.push((function, api));
     }
     // Written before the outage: a regenerated token.

@@ -17,6 +17,7 @@ use std::fmt;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
@@ -74,6 +75,20 @@ impl StoreError {
             transient: false,
             code: None,
             message: format!("cannot build the request: {}", DisplayErrorContext(error)),
+        }
+    }
+
+    /// A transaction DynamoDB cancelled for another reason than the caller expected.
+    fn cancelled(codes: &[String]) -> Self {
+        let retry_later = [
+            "TransactionConflict",
+            "ThrottlingError",
+            "ProvisionedThroughputExceeded",
+        ];
+        Self {
+            transient: codes.iter().any(|code| retry_later.contains(&code.as_str())),
+            code: Some("TransactionCanceledException".into()),
+            message: format!("transaction cancelled: {codes:?}"),
         }
     }
 
@@ -307,24 +322,21 @@ impl Store {
             .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()))
             .build()
             .map_err(StoreError::unbuildable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(check_session)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().update(update_user).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(SessionWrite::Done),
-            Err(error) => match cancellation_codes(&error) {
-                Some(codes) if codes.contains(&"ConditionalCheckFailed") => Ok(SessionWrite::SessionInvalid),
-                Some(codes) if codes.contains(&"TransactionConflict") => Ok(SessionWrite::Conflict),
-                _ => Err(error.into()),
-            },
+        let items = [
+            TransactWriteItem::builder()
+                .condition_check(check_session)
+                .build(),
+            TransactWriteItem::builder().update(update_user).build(),
+        ];
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(SessionWrite::Done),
+            Transaction::Cancelled(codes) if codes.iter().any(|code| code == CONDITION_FAILED) => {
+                Ok(SessionWrite::SessionInvalid)
+            }
+            Transaction::Cancelled(codes) if codes.iter().any(|code| code == "TransactionConflict") => {
+                Ok(SessionWrite::Conflict)
+            }
+            Transaction::Cancelled(codes) => Err(StoreError::cancelled(&codes)),
         }
     }
 
@@ -342,21 +354,13 @@ impl Store {
         };
         let mut claim = email_key(&user.email);
         claim.insert("user_id".into(), AttributeValue::S(user.id.to_string()));
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(put(user_item(user))?)
-            .transact_items(put(claim)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match cancellation_codes(&error) {
-                Some(codes) if codes.get(1) == Some(&"ConditionalCheckFailed") => {
-                    Err(CreateUserError::EmailTaken)
-                }
-                _ => Err(CreateUserError::Store(error.into())),
-            },
+        match self.transact([put(user_item(user))?, put(claim)?]).await? {
+            Transaction::Committed => Ok(()),
+            // The second item is the email claim.
+            Transaction::Cancelled(codes) if codes.get(1).is_some_and(|code| code == CONDITION_FAILED) => {
+                Err(CreateUserError::EmailTaken)
+            }
+            Transaction::Cancelled(codes) => Err(CreateUserError::Store(StoreError::cancelled(&codes))),
         }
     }
 
@@ -383,19 +387,16 @@ impl Store {
             .set_item(Some(item))
             .build()
             .map_err(StoreError::unbuildable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(user_exists).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match cancellation_codes(&error) {
-                Some(codes) if codes.first() == Some(&"ConditionalCheckFailed") => Ok(false),
-                _ => Err(error.into()),
-            },
+        let items = [
+            TransactWriteItem::builder().condition_check(user_exists).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(true),
+            Transaction::Cancelled(codes) if codes.first().is_some_and(|code| code == CONDITION_FAILED) => {
+                Ok(false)
+            }
+            Transaction::Cancelled(codes) => Err(StoreError::cancelled(&codes)),
         }
     }
 
@@ -457,19 +458,16 @@ impl Store {
             .set_key(Some(email_key(&user.email)))
             .build()
             .map_err(StoreError::unbuildable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete_user).build())
-            .transact_items(TransactWriteItem::builder().delete(release_email).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(error) => match cancellation_codes(&error) {
-                Some(codes) if codes.first() == Some(&"ConditionalCheckFailed") => return Ok(false),
-                _ => return Err(error.into()),
-            },
+        let items = [
+            TransactWriteItem::builder().delete(delete_user).build(),
+            TransactWriteItem::builder().delete(release_email).build(),
+        ];
+        match self.transact(items).await? {
+            Transaction::Committed => {}
+            Transaction::Cancelled(codes) if codes.first().is_some_and(|code| code == CONDITION_FAILED) => {
+                return Ok(false);
+            }
+            Transaction::Cancelled(codes) => return Err(StoreError::cancelled(&codes)),
         }
         self.revoke_sessions(user.id).await?;
         Ok(true)
@@ -523,6 +521,36 @@ impl Store {
             }
         }
         Ok(revoked)
+    }
+
+    /// One `TransactWriteItems`. A cancellation is an answer, not an error: its reason
+    /// codes (one per item, in order) tell the caller which condition failed.
+    async fn transact(
+        &self,
+        items: impl IntoIterator<Item = TransactWriteItem>,
+    ) -> Result<Transaction, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items.into_iter().collect()))
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(Transaction::Committed),
+            Err(error) => error,
+        };
+        match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                Ok(Transaction::Cancelled(
+                    cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_string())
+                        .collect(),
+                ))
+            }
+            _ => Err(error.into()),
+        }
     }
 
     /// Creates the table as `template.yaml` declares it (keys, on-demand billing, the
@@ -594,6 +622,14 @@ impl Store {
 
 const USER_SK: &str = "USER";
 
+/// The cancellation reason of an item whose condition failed.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+enum Transaction {
+    Committed,
+    Cancelled(Vec<String>),
+}
+
 fn user_key(id: Uuid) -> Item {
     HashMap::from([
         ("pk".into(), AttributeValue::S(format!("USER#{id}"))),
@@ -627,27 +663,6 @@ fn number(value: i64) -> AttributeValue {
 
 fn blob(bytes: &[u8]) -> AttributeValue {
     AttributeValue::B(Blob::new(bytes))
-}
-
-/// The reason codes of a cancelled transaction, one per item, in order.
-fn cancellation_codes(
-    error: &SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        HttpResponse,
-    >,
-) -> Option<Vec<&str>> {
-    match error.as_service_error()? {
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
-            cancelled,
-        ) => Some(
-            cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|reason| reason.code().unwrap_or("None"))
-                .collect(),
-        ),
-        _ => None,
-    }
 }
 
 fn user_item(user: &User) -> Item {

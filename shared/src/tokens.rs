@@ -161,11 +161,7 @@ impl AccessToken {
 
 impl fmt::Display for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut bytes = [0u8; ACCESS_TOKEN_LEN];
-        bytes[..USER_ID_LEN].copy_from_slice(self.user_id.as_bytes());
-        bytes[USER_ID_LEN..USER_ID_LEN + NONCE_LEN].copy_from_slice(&self.nonce.0);
-        bytes[USER_ID_LEN + NONCE_LEN..].copy_from_slice(&self.tag);
-        f.write_str(&URL_SAFE_NO_PAD.encode(bytes))
+        f.write_str(&encode(&[self.user_id.as_bytes(), &self.nonce.0, &self.tag]))
     }
 }
 
@@ -218,10 +214,7 @@ impl SessionId {
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut bytes = [0u8; SESSION_ID_LEN];
-        bytes[..USER_ID_LEN].copy_from_slice(self.user_id.as_bytes());
-        bytes[USER_ID_LEN..].copy_from_slice(&self.secret);
-        f.write_str(&URL_SAFE_NO_PAD.encode(bytes))
+        f.write_str(&encode(&[self.user_id.as_bytes(), &self.secret]))
     }
 }
 
@@ -242,6 +235,11 @@ impl FromStr for SessionId {
             secret: secret.try_into().map_err(|_| Malformed)?,
         })
     }
+}
+
+/// Unpadded base64url of the parts laid end to end: the text form of tokens and session ids.
+fn encode(parts: &[&[u8]]) -> String {
+    URL_SAFE_NO_PAD.encode(parts.concat())
 }
 
 /// Decodes unpadded base64url of exactly `N` bytes; the length is checked before any

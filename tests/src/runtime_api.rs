@@ -60,6 +60,15 @@ impl RuntimeApi {
         }
     }
 
+    /// A Runtime API with `binary` started behind it and through its init; returns the
+    /// init time too (see [`wait_for_init`](Self::wait_for_init)).
+    pub fn with_function(binary: &Path, env: &[(&str, &str)], output: Stdio) -> (Self, Duration) {
+        let mut api = Self::start();
+        api.spawn_function(binary, env, output);
+        let init = api.wait_for_init(Duration::from_secs(30));
+        (api, init)
+    }
+
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
         self.address.to_string()

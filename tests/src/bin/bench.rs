@@ -114,11 +114,8 @@ fn invoke(api: &RuntimeApi, function: &str, credentials: &mut Credentials) -> Du
 
 /// A binary started as Lambda would, ready (its init done); returns the init time.
 fn start(binary: &Path, settings: &[(&str, String)]) -> (RuntimeApi, Duration) {
-    let mut api = RuntimeApi::start();
     let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    api.spawn_function(binary, &env, Stdio::null());
-    let init = api.wait_for_init(Duration::from_secs(30));
-    (api, init)
+    RuntimeApi::with_function(binary, &env, Stdio::null())
 }
 
 /// `VmHWM` (peak) and `VmRSS` of a process, in KiB.
