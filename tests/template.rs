@@ -256,40 +256,26 @@ async fn usersctl_creates_the_table_the_stack_declares() {
         .unwrap();
     let described = described.table.unwrap();
 
-    let keys: BTreeSet<(String, String)> = described
+    let keys = described
         .key_schema()
         .iter()
-        .map(|key| {
-            (
-                key.attribute_name().to_string(),
-                key.key_type().as_str().to_string(),
-            )
-        })
-        .collect();
-    let declared_keys: BTreeSet<(String, String)> = properties["KeySchema"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|key| (text(&key["AttributeName"]), text(&key["KeyType"])))
-        .collect();
-    assert_eq!(keys, declared_keys);
-    let attributes: BTreeSet<(String, String)> = described
+        .map(|k| (k.attribute_name(), k.key_type().as_str()));
+    assert_eq!(
+        pairs(keys),
+        declared_pairs(&properties["KeySchema"], "AttributeName", "KeyType")
+    );
+    let attributes = described
         .attribute_definitions()
         .iter()
-        .map(|a| {
-            (
-                a.attribute_name().to_string(),
-                a.attribute_type().as_str().to_string(),
-            )
-        })
-        .collect();
-    let declared_attributes: BTreeSet<(String, String)> = properties["AttributeDefinitions"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
-        .collect();
-    assert_eq!(attributes, declared_attributes);
+        .map(|a| (a.attribute_name(), a.attribute_type().as_str()));
+    assert_eq!(
+        pairs(attributes),
+        declared_pairs(
+            &properties["AttributeDefinitions"],
+            "AttributeName",
+            "AttributeType"
+        )
+    );
     assert_eq!(
         described
             .billing_mode_summary()
@@ -309,6 +295,19 @@ async fn usersctl_creates_the_table_the_stack_declares() {
     assert_eq!(ttl.attribute_name(), declared_ttl["AttributeName"].as_str());
     assert_eq!(ttl.attribute_name(), Some(shared::store::TTL_ATTRIBUTE));
     assert_eq!(declared_ttl["Enabled"].as_bool(), Some(true));
+}
+
+fn pairs<'a>(described: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeSet<(String, String)> {
+    described.map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// `(first, second)` of each entry of a list in the template.
+fn declared_pairs(list: &Yaml, first: &str, second: &str) -> BTreeSet<(String, String)> {
+    list.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|entry| (text(&entry[first]), text(&entry[second])))
+        .collect()
 }
 
 #[test]

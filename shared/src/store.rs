@@ -178,15 +178,24 @@ impl Store {
 
     /// The user, read strongly consistently (a regenerate is visible to the very next read).
     pub async fn get_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        self.get_item(user_key(id))
+            .await?
+            .as_ref()
+            .map(user_from_item)
+            .transpose()
+    }
+
+    /// One strongly consistent `GetItem`.
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await?;
-        output.item.as_ref().map(user_from_item).transpose()
+        Ok(output.item)
     }
 
     /// The user and the expiry of one of their sessions, in one consistent `BatchGetItem`.
@@ -402,16 +411,8 @@ impl Store {
 
     /// The id of the user who holds this email (any letter case).
     pub async fn find_user_id(&self, email: &str) -> Result<Option<Uuid>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(email_key(email)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        output
-            .item
+        self.get_item(email_key(email))
+            .await?
             .map(|item| {
                 let id = Fields(&item).string("user_id")?;
                 Uuid::parse_str(&id)
