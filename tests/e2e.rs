@@ -1,5 +1,5 @@
 //! The API as `make run` serves it (scripts/run-local.sh: DynamoDB Local, the real function
-//! binaries behind `cargo lambda watch`), over real HTTP: every endpoint and auth mode, the
+//! binaries behind `local-api`, the REST API emulation), over real HTTP: every endpoint and auth mode, the
 //! regenerate flow as a client sees it, API Gateway's 404s, and the spec's own code examples.
 
 use std::path::PathBuf;
@@ -58,6 +58,34 @@ fn call(method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Val
     }
     let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
     (status, content_type, body)
+}
+
+/// `(status, headers by lower-case name)` of a request to the local API.
+fn call_headers(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, std::collections::BTreeMap<String, String>) {
+    let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{}{path}", local_api().base_url);
+    let mut request = ureq::http::Request::builder().method(method).uri(&url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = agent
+        .run(request.body(()).unwrap())
+        .expect("the local API answers");
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                value.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    (response.status().as_u16(), headers)
 }
 
 /// Fails if any of these secrets reached the logs (the functions run at TRACE) or stderr.
@@ -151,11 +179,74 @@ fn unknown_paths_and_methods_get_api_gateways_404() {
         ("GET", "/"),
         ("GET", "/api/users/"),
         ("GET", "/api/users/me/extra"),
+        ("GET", "/API/users/me/"),
         ("POST", "/api/users/me/"),
         ("GET", "/api/users/me/token/regenerate/"),
         ("DELETE", "/api/v3/auth/user"),
     ] {
         assert_eq!(call(method, path, &[]), not_found, "{method} {path}");
+    }
+    // A query string is no part of the route.
+    assert_eq!(call("GET", "/api/users/me/?format=json", &[]).0, 401);
+}
+
+/// A REST API hands a Lambda proxy response's WWW-Authenticate to the client renamed
+/// (`testkit::gateway` cites the evidence): the challenge is there, under that name.
+#[test]
+fn a_401_carries_its_challenge_under_the_name_api_gateway_gives_it() {
+    let (status, headers) = call_headers("GET", "/api/users/me/", &[("Authorization", "Bearer nope")]);
+    assert_eq!(status, 401);
+    assert_eq!(headers.get("www-authenticate"), None);
+    assert_eq!(
+        headers
+            .get("x-amzn-remapped-www-authenticate")
+            .map(String::as_str),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+}
+
+#[test]
+fn browsers_on_the_allowed_origins_may_call_with_credentials_and_no_others() {
+    let origin = &local_api().origin;
+    let preflight = [
+        ("Origin", origin.as_str()),
+        ("Access-Control-Request-Method", "POST"),
+        ("Access-Control-Request-Headers", "authorization,x-csrftoken"),
+    ];
+    let (status, headers) = call_headers("OPTIONS", "/api/users/me/token/regenerate/", &preflight);
+    assert_eq!(status, 204);
+    assert_eq!(headers["access-control-allow-origin"], *origin);
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    assert_eq!(headers["access-control-allow-methods"], "POST, OPTIONS");
+    assert!(headers["access-control-allow-headers"].contains("X-CSRFToken"));
+
+    let (status, headers) = call_headers("GET", "/api/users/me/", &[("Origin", origin.as_str())]);
+    assert_eq!(status, 401);
+    assert_eq!(headers["access-control-allow-origin"], *origin);
+    let exposed = &headers["access-control-expose-headers"];
+    assert!(
+        exposed.contains("WWW-Authenticate")
+            && exposed.contains("x-amzn-Remapped-WWW-Authenticate")
+            && exposed.contains("Retry-After"),
+        "{exposed}"
+    );
+
+    for evil in ["https://evil.example", "null"] {
+        let (status, headers) = call_headers(
+            "OPTIONS",
+            "/api/users/me/token/regenerate/",
+            &[("Origin", evil), ("Access-Control-Request-Method", "POST")],
+        );
+        assert_eq!(status, 204);
+        assert!(
+            headers.keys().all(|name| !name.starts_with("access-control-")),
+            "{evil}: {headers:?}"
+        );
+        let (_, headers) = call_headers("GET", "/api/users/me/", &[("Origin", evil)]);
+        assert!(
+            headers.keys().all(|name| !name.starts_with("access-control-")),
+            "{evil}"
+        );
     }
 }
 
@@ -394,6 +485,12 @@ fn hand_picked_nasty_requests_get_clean_4xx() {
         (
             "a repeated sessionid, the valid one first",
             vec![("Cookie", format!("sessionid={sessionid}; sessionid=junk"))],
+            (200, json!({"access_token": token})),
+        ),
+        (
+            // Another application's cookie on the domain, not ASCII (UTF-8 "é").
+            "a non-ASCII cookie of another application beside the session",
+            vec![("Cookie", format!("theme=caf\u{e9}; sessionid={sessionid}"))],
             (200, json!({"access_token": token})),
         ),
         (

@@ -38,9 +38,13 @@ fn text(value: &Yaml) -> String {
             tagged.tag.to_string().trim_start_matches('!'),
             text(&tagged.value)
         ),
+        Yaml::Sequence(items) => format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(", ")),
         other => format!("{other:?}"),
     }
 }
+
+/// The table every DynamoDB statement must name: the stack's own, or the adopted one.
+const TABLE_ARN: &str = "If [CreateTable, GetAtt UsersTable.Arn, Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}]";
 
 /// The template's functions by binary name.
 fn functions() -> BTreeMap<String, Function> {
@@ -54,10 +58,21 @@ fn functions() -> BTreeMap<String, Function> {
             .as_str()
             .unwrap()
             .to_string();
+        // One route per function, plus OPTIONS on the same resource for CORS preflights.
         let events = resource["Properties"]["Events"].as_mapping().unwrap();
-        assert_eq!(events.len(), 1, "{binary}: one route per function");
-        let api = events.values().next().unwrap();
-        assert_eq!(api["Type"].as_str(), Some("HttpApi"), "{binary}");
+        assert_eq!(events.len(), 2, "{binary}: its route and its preflight");
+        for event in events.values() {
+            assert_eq!(event["Type"].as_str(), Some("Api"), "{binary}: REST API events");
+            assert_eq!(text(&event["Properties"]["RestApiId"]), "Ref Api", "{binary}");
+        }
+        let (preflight, api): (Vec<&Yaml>, Vec<&Yaml>) = events
+            .values()
+            .partition(|event| event["Properties"]["Method"].as_str() == Some("OPTIONS"));
+        let (preflight, api) = (preflight[0], api[0]);
+        assert_eq!(
+            preflight["Properties"]["Path"], api["Properties"]["Path"],
+            "{binary}: the preflight is on the route's resource"
+        );
         let mut actions = BTreeSet::new();
         let mut resources = Vec::new();
         for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
@@ -119,11 +134,9 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
             "{binary}: template.yaml grants what the code calls, no more"
         );
         assert!(
-            declared
-                .resources
-                .iter()
-                .all(|resource| resource == "GetAtt UsersTable.Arn"),
-            "{binary}"
+            declared.resources.iter().all(|resource| resource == TABLE_ARN),
+            "{binary}: {:?}",
+            declared.resources
         );
     }
 }
@@ -159,32 +172,22 @@ fn functions_routes_and_methods_agree_everywhere() {
         .collect();
     assert_eq!(crates, names, "functions/ crates vs template.yaml");
 
-    // The local router: both slash forms of each route go to its function, nothing else
-    // but API Gateway's 404.
-    let router = metadata["metadata"]["lambda"]["watch"]["router"]
-        .as_object()
-        .unwrap();
-    let mut expected_router = BTreeMap::from([
-        ("/".to_string(), "route-not-found".to_string()),
-        ("/{*path}".to_string(), "route-not-found".to_string()),
-    ]);
-    for (name, function) in &functions {
+    // The spec's paths: each function's resource, with the trailing slash the spec writes
+    // (the REST API serves both forms; a resource itself cannot end in "/").
+    let spec_paths = [
+        "/api/users/me/",
+        "/api/users/me/token/",
+        "/api/users/me/token/regenerate/",
+        "/api/v3/auth/user",
+    ];
+    for path in spec_paths {
         assert!(
-            !function.path.ends_with('/'),
-            "an HttpApi path ending in / creates no route: {}",
-            function.path
+            functions
+                .values()
+                .any(|function| function.path == path.trim_end_matches('/')),
+            "no resource serves {path}"
         );
-        expected_router.insert(function.path.clone(), name.clone());
-        expected_router.insert(format!("{}/", function.path), name.clone());
     }
-    let actual_router: BTreeMap<String, String> = router
-        .iter()
-        .map(|(path, function)| (path.clone(), function.as_str().unwrap().to_string()))
-        .collect();
-    assert_eq!(
-        actual_router, expected_router,
-        "the local router vs template.yaml"
-    );
 
     // events/: every function has events, and each event is for its function's route.
     let mut with_events = BTreeSet::new();
@@ -199,18 +202,35 @@ fn functions_routes_and_methods_agree_everywhere() {
             .get(&name)
             .unwrap_or_else(|| panic!("events/{file} is for no function"));
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let route = format!("{} {}", function.method, function.path);
-        assert_eq!(event["routeKey"], route.as_str(), "{file}");
+        // What a REST API sends (payload 1.0): the resource it matched, the path as requested.
+        let method = if file.contains(".preflight.") {
+            "OPTIONS"
+        } else {
+            function.method.as_str()
+        };
+        assert_eq!(event["httpMethod"], method, "{file}");
+        assert_eq!(event["requestContext"]["httpMethod"], method, "{file}");
+        assert_eq!(event["resource"], function.path.as_str(), "{file}");
         assert_eq!(
-            event["requestContext"]["http"]["method"],
-            function.method.as_str(),
+            event["requestContext"]["resourcePath"],
+            function.path.as_str(),
             "{file}"
         );
-        let raw_path = event["rawPath"].as_str().unwrap();
+        let requested = event["path"].as_str().unwrap();
         assert!(
-            raw_path.trim_end_matches('/') == function.path,
-            "{file}: {raw_path}"
+            requested == function.path || requested == format!("{}/", function.path),
+            "{file}: {requested}"
         );
+        let stage = event["requestContext"]["stage"].as_str().unwrap();
+        assert_eq!(
+            event["requestContext"]["path"],
+            format!("/{stage}{requested}").as_str(),
+            "{file}"
+        );
+        for (name, value) in event["headers"].as_object().unwrap() {
+            let values = event["multiValueHeaders"][name].as_array().unwrap();
+            assert_eq!(values.last(), Some(value), "{file}: {name} in both header maps");
+        }
         with_events.insert(name);
     }
     assert_eq!(with_events, names, "events/ vs template.yaml");
@@ -328,11 +348,43 @@ fn a_stack_update_or_deletion_never_loses_users_or_the_key() {
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
     assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
-    let cors = &template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
-    assert_eq!(cors["AllowCredentials"].as_bool(), Some(true));
+    let variables = &globals["Environment"]["Variables"];
     assert_eq!(
-        text(&cors["AllowOrigins"]),
-        "Ref AllowedOrigins",
-        "origins are a parameter, never *"
+        text(&variables["ALLOWED_ORIGINS"]),
+        "Join [,, Ref AllowedOrigins]",
+        "CORS origins are a parameter (the Rules refuse *)"
     );
+    // A deleted stack leaves both behind; a new stack can adopt them instead of making empty ones.
+    assert_eq!(
+        text(&variables["TABLE_NAME"]),
+        "If [CreateTable, Ref UsersTable, Ref ExistingTableName]"
+    );
+    assert_eq!(
+        template["Resources"]["UsersTable"]["Condition"].as_str(),
+        Some("CreateTable")
+    );
+    assert_eq!(
+        template["Resources"]["TokenKey"]["Condition"].as_str(),
+        Some("CreateTokenKey")
+    );
+}
+
+#[test]
+fn the_api_fails_loudly_and_answers_unknown_routes_as_the_contract_does() {
+    let template = template();
+    let api = &template["Resources"]["Api"];
+    assert_eq!(api["Type"].as_str(), Some("AWS::Serverless::Api"));
+    let properties = &api["Properties"];
+    assert_eq!(
+        properties["FailOnWarnings"].as_bool(),
+        Some(true),
+        "a route that cannot be created fails the deploy"
+    );
+    // The gateway's own answer for an unknown path or method is the functions' 404.
+    let missing = &properties["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"];
+    assert_eq!(missing["StatusCode"].as_u64(), Some(404));
+    let template_body: Value =
+        serde_json::from_str(missing["ResponseTemplates"]["application/json"].as_str().unwrap()).unwrap();
+    let (status, function_body) = testkit::parts(&shared::responses::route_not_found());
+    assert_eq!((404, template_body), (status, function_body));
 }

@@ -29,7 +29,7 @@ pub async fn get_access_token(app: &App, request: Request) -> Response<Body> {
             allow(&request, Method::GET)?;
             let credential = auth::bearer_or_session(&request)?;
             let user = app.authenticate(&credential).await?;
-            Ok(AccessTokenBody::new(&app.access_token(&user)))
+            Ok(AccessTokenBody::new(&app.usable_access_token(&user)?))
         }
         .await,
     )
@@ -64,12 +64,12 @@ pub async fn get_auth_user(app: &App, request: Request) -> Response<Body> {
     )
 }
 
-/// API Gateway answers other methods itself (404); direct invokes and the local router
-/// get the same answer from here.
+/// The endpoint's method passes; `OPTIONS` is a CORS preflight for it. API Gateway answers
+/// other methods itself (404); direct invokes get the same answer from here.
 fn allow(request: &Request, allowed: Method) -> Result<(), Failure> {
-    if request.method() == allowed {
-        Ok(())
-    } else {
-        Err(Failure::RouteNotFound)
+    match request.method() {
+        method if *method == allowed => Ok(()),
+        &Method::OPTIONS => Err(Failure::Preflight(allowed)),
+        _ => Err(Failure::RouteNotFound),
     }
 }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use lambda_http::http::header::ORIGIN;
 use lambda_http::{Body, Request, Response, service_fn};
 use uuid::Uuid;
 
@@ -57,6 +58,16 @@ impl App {
     /// The user's current access token, rebuilt from the stored nonce.
     pub fn access_token(&self, user: &User) -> AccessToken {
         self.config.token_key.access_token(user.id, user.token.nonce)
+    }
+
+    /// The user's current access token for `GET .../token/`, unless it has expired: a
+    /// session must not be handed a token that every Bearer endpoint refuses. The web app
+    /// then offers to regenerate it (a POST, with CSRF: never a side effect of a GET).
+    pub fn usable_access_token(&self, user: &User) -> Result<AccessToken, Failure> {
+        if self.expired(&user.token, Timestamp::now()) {
+            return Err(Failure::TokenExpired);
+        }
+        Ok(self.access_token(user))
     }
 
     /// The user behind a credential: one consistent read (`GetItem` for a token,
@@ -206,7 +217,8 @@ impl App {
             .is_some_and(|ttl| token.issued_at.saturating_add(ttl) <= now)
     }
 
-    /// Serves `handler` with the Lambda runtime until the process ends.
+    /// Serves `handler` with the Lambda runtime until the process ends; every answer gets
+    /// the CORS headers its request's origin is due.
     pub async fn serve<F, Fut>(self, handler: F) -> Result<(), lambda_http::Error>
     where
         F: Fn(&'static App, Request) -> Fut,
@@ -214,9 +226,15 @@ impl App {
     {
         // The state lives as long as the process, so it is leaked rather than reference-counted.
         let app: &'static App = Box::leak(Box::new(self));
-        lambda_http::run(service_fn(move |request| {
+        lambda_http::run(service_fn(move |request: Request| {
+            let origin = request.headers().get(ORIGIN).cloned();
             let response = handler(app, request);
-            async move { Ok::<_, Infallible>(response.await) }
+            async move {
+                let mut response = response.await;
+                let origins = &app.config.allowed_origins;
+                origins.decorate(origin.as_ref(), response.headers_mut());
+                Ok::<_, Infallible>(response)
+            }
         }))
         .await
     }

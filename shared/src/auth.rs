@@ -94,17 +94,22 @@ pub fn check_csrf(request: &Request, key: &TokenKey, session: &SessionId) -> Res
 }
 
 /// The first value of the named cookie (RFC 6265 lists the most specific path first).
-/// Cookie headers that are not visible ASCII are skipped, never a failure.
+/// Read as bytes: API Gateway hands over every cookie of the domain in one `Cookie` header,
+/// so a non-ASCII byte in another application's cookie must not hide ours. A value that is
+/// not UTF-8 is no value of ours.
 fn cookie<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request
         .headers()
         .get_all(COOKIE)
         .iter()
-        .filter_map(|header| header.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(cookie_name, _)| *cookie_name == name)
-        .map(|(_, value)| value.trim_matches('"'))
+        .flat_map(|header| header.as_bytes().split(|&byte| byte == b';'))
+        .filter_map(|pair| {
+            let equals = pair.iter().position(|&byte| byte == b'=')?;
+            Some((pair[..equals].trim_ascii(), pair[equals + 1..].trim_ascii()))
+        })
+        .find(|(cookie_name, _)| *cookie_name == name.as_bytes())
+        .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        .map(|value| value.trim_matches('"'))
 }
 
 #[cfg(test)]
@@ -224,6 +229,29 @@ mod tests {
             ("cookie", format!("sessionid={session}").as_bytes()),
         ]);
         assert!(matches!(bearer_or_session(&split), Ok(Credential::Session(_))));
+    }
+
+    #[test]
+    fn a_non_ascii_byte_in_another_cookie_does_not_hide_the_session() {
+        let session = SessionId::generate(new_user_id().unwrap()).unwrap();
+        // Another application on the domain, as UTF-8 and as a stray Latin-1 byte, before and after.
+        for others in [&b"name=Jos\xc3\xa9"[..], b"pref=caf\xe9", b"\xff\xfe=\x80"] {
+            let mut before = others.to_vec();
+            before.extend_from_slice(format!("; sessionid={session}").as_bytes());
+            let mut after = format!("sessionid={session};").into_bytes();
+            after.extend_from_slice(others);
+            // lambda_http joins payload-2.0 cookies with ";" and no space.
+            let mut joined = others.to_vec();
+            joined.extend_from_slice(format!(";sessionid={session}").as_bytes());
+            for cookies in [before, after, joined] {
+                let found = bearer_or_session(&request(&[("cookie", &cookies)]));
+                assert!(
+                    matches!(&found, Ok(Credential::Session(s)) if *s == session),
+                    "{:?}: {found:?}",
+                    String::from_utf8_lossy(&cookies)
+                );
+            }
+        }
     }
 
     #[test]

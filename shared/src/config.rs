@@ -5,6 +5,7 @@
 //! | `TABLE_NAME` | the DynamoDB table (required) |
 //! | `TOKEN_KEY` | the server secret tokens are derived with, at least 32 bytes (required) |
 //! | `TOKEN_TTL_SECONDS` | access-token lifetime; unset or empty = tokens never expire |
+//! | `ALLOWED_ORIGINS` | comma-separated origins allowed to call the API from a browser, with credentials |
 //! | `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, ... | the standard AWS configuration |
 //!
 //! A function reads its AWS settings from Lambda's environment ([`function_client`]);
@@ -20,14 +21,18 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
-use aws_smithy_http_client::tls;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
+use crate::cors::AllowedOrigins;
 use crate::tokens::{MIN_KEY_LEN, TokenKey};
 
 pub struct Config {
     pub table_name: String,
     pub token_key: TokenKey,
     pub token_ttl: Option<Duration>,
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// A setting is missing or unusable. Names the variable, never echoes a secret value.
@@ -70,10 +75,17 @@ impl Config {
                 }
             },
         };
+        let origins = lookup("ALLOWED_ORIGINS").unwrap_or_default();
+        let allowed_origins = AllowedOrigins::parse(&origins).ok_or_else(|| {
+            ConfigError(format!(
+                "ALLOWED_ORIGINS must list origins like https://app.example.com (never *), not {origins:?}"
+            ))
+        })?;
         Ok(Self {
             table_name,
             token_key,
             token_ttl,
+            allowed_origins,
         })
     }
 }
@@ -98,11 +110,57 @@ fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
 }
 
-/// HTTPS with rustls on ring: one small crypto library in every binary.
-fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
+/// The roots AWS endpoints chain to, compiled in (the file says which and why): no trust
+/// store is read from the filesystem at init, and five roots cost a fraction of a system
+/// bundle's ~150 to parse on a 128 MB function's sliver of CPU.
+const AMAZON_TRUST_ROOTS: &str = include_str!("amazon-trust-roots.pem");
+
+/// Test-only: the PEM of one more root to trust, the test harness's TLS endpoint's CA. It is
+/// refused unless every AWS endpoint the client is given is on this machine's loopback, so
+/// configuration alone can never make a deployed function trust a man in the middle.
+pub const TEST_CA_VARIABLE: &str = "TEST_ONLY_EXTRA_CA_PEM";
+
+/// HTTPS with rustls on ring (one small crypto library in every binary), trusting Amazon's
+/// roots and, for tests only, `extra_root_pem`.
+pub fn https_client(extra_root_pem: Option<&str>) -> Result<SharedHttpClient, ConfigError> {
+    let mut roots = TrustStore::empty();
+    roots.add_pem_certificate(AMAZON_TRUST_ROOTS.as_bytes());
+    if let Some(pem) = extra_root_pem {
+        // The SDK panics on a PEM it cannot parse: check it first.
+        let parsed: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+        if !parsed.is_ok_and(|certificates| !certificates.is_empty()) {
+            return Err(ConfigError(format!(
+                "{TEST_CA_VARIABLE} is not a PEM certificate"
+            )));
+        }
+        roots.add_pem_certificate(pem.as_bytes());
+    }
+    let tls = TlsContext::builder()
+        .with_trust_store(roots)
+        .build()
+        .map_err(|error| ConfigError(format!("TLS settings: {error}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
-        .build_https()
+        .tls_context(tls)
+        .build_https())
+}
+
+/// Whether `url`'s host is this machine's loopback interface.
+fn is_loopback(url: &str) -> bool {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// The AWS configuration of `usersctl` and the tests: every standard source (environment,
@@ -114,9 +172,11 @@ pub async fn aws_sdk_config() -> SdkConfig {
         RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
             .or_else(ProfileFileRegionProvider::new())
             .or_else(Region::from_static("us-east-1"));
+    // Amazon's roots alone cannot fail to parse.
+    let http_client = https_client(None).unwrap_or_else(|_| unreachable!());
     aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .http_client(https_client())
+        .http_client(http_client)
         .timeout_config(timeouts())
         .retry_config(retries())
         .load()
@@ -141,14 +201,21 @@ fn function_client_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Clien
         None,
         "lambda-environment",
     );
+    let endpoint = lookup("AWS_ENDPOINT_URL_DYNAMODB");
+    let test_ca = lookup(TEST_CA_VARIABLE);
+    if test_ca.is_some() && !endpoint.as_deref().is_some_and(is_loopback) {
+        return Err(ConfigError(format!(
+            "{TEST_CA_VARIABLE} is for local tests: it is refused unless AWS_ENDPOINT_URL_DYNAMODB is a loopback address"
+        )));
+    }
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(required("AWS_REGION")?))
         .credentials_provider(credentials)
-        .http_client(https_client())
+        .http_client(https_client(test_ca.as_deref())?)
         .timeout_config(timeouts())
         .retry_config(retries());
-    if let Some(endpoint) = lookup("AWS_ENDPOINT_URL_DYNAMODB") {
+    if let Some(endpoint) = endpoint {
         config = config.endpoint_url(endpoint);
     }
     Ok(Client::from_conf(config.build()))
@@ -186,6 +253,15 @@ mod tests {
     }
 
     #[test]
+    fn allowed_origins_are_optional_and_never_a_wildcard() {
+        let base = [("TABLE_NAME", "users"), ("TOKEN_KEY", KEY)];
+        assert_eq!(config(&base).unwrap().allowed_origins, AllowedOrigins::default());
+        let with = |origins| config(&[base[0], base[1], ("ALLOWED_ORIGINS", origins)]);
+        assert!(with("https://app.example.com,https://admin.example.com").is_ok());
+        assert!(with("*").is_err());
+    }
+
+    #[test]
     fn a_function_client_needs_a_region_and_credentials() {
         let with = |vars: &[(&str, &str)]| {
             function_client_from(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
@@ -206,6 +282,40 @@ mod tests {
             client.config().region().map(|r| r.to_string()),
             Some("eu-west-1".into())
         );
+    }
+
+    #[test]
+    fn a_test_ca_is_refused_unless_the_store_is_on_loopback() {
+        let with = |endpoint: Option<&str>, ca: &str| {
+            let mut vars = vec![
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ACCESS_KEY_ID", "a"),
+                ("AWS_SECRET_ACCESS_KEY", "b"),
+                (TEST_CA_VARIABLE, ca),
+            ];
+            vars.extend(endpoint.map(|endpoint| ("AWS_ENDPOINT_URL_DYNAMODB", endpoint)));
+            function_client_from(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        };
+        let ca = AMAZON_TRUST_ROOTS;
+        for endpoint in [
+            None,
+            Some("https://dynamodb.eu-west-1.amazonaws.com"),
+            Some("https://127.0.0.1.evil.example:443"),
+        ] {
+            let error = with(endpoint, ca).err().unwrap().to_string();
+            assert!(error.contains("loopback"), "{endpoint:?}: {error}");
+        }
+        for endpoint in [
+            "https://127.0.0.1:4443",
+            "https://localhost:4443/",
+            "https://[::1]:4443",
+        ] {
+            assert!(with(Some(endpoint), ca).is_ok(), "{endpoint}");
+        }
+        let error = with(Some("https://127.0.0.1:4443"), "not a certificate")
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("not a PEM certificate"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! | status | v1 (`/api/users/me/...`) `detail` | v3 (`/api/v3/...`) `errno`, `error` | when |
 //! |---|---|---|---|
 //! | 200 | the resource | `0`, `null` (resource in `data`) | success |
+//! | 204 | (no body) | (no body) | a CORS preflight (`OPTIONS`) |
 //! | 401 | `Not authenticated` | `-100000`, `Invalid or expired token` | no credential, or a wrong, expired or revoked one |
+//! | 401 | `Access token expired; regenerate it.` | | `GET .../token/` through a valid session whose token has expired |
 //! | 403 | `CSRF Failed: <reason>` | (not used) | session-authenticated POST without a matching CSRF token |
 //! | 409 | `Token regeneration conflicted with another request; try again.` | (not used) | two regenerations through one session at the same instant |
 //! | 500 | `A server error occurred.` | `-200000`, `Internal server error` | misconfiguration or a damaged record |
@@ -18,7 +20,7 @@
 //! `Cache-Control: no-store` (they hold tokens and personal data).
 
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::json;
@@ -44,8 +46,14 @@ pub enum Failure {
     InvalidToken,
     /// The reason, in Django's words (e.g. `CSRF cookie not set.`).
     CsrfFailed(&'static str),
+    /// The session is valid but the user's access token has expired (`TOKEN_TTL_SECONDS`):
+    /// the token it would return is one every Bearer endpoint refuses.
+    TokenExpired,
     /// No route for this method and path: answered as API Gateway does.
     RouteNotFound,
+    /// A CORS preflight for an endpoint that serves this method: not a failure, but it ends
+    /// the request before the endpoint runs.
+    Preflight(Method),
     Conflict,
     Store(StoreError),
     Internal(String),
@@ -95,10 +103,18 @@ impl Family {
     }
 
     fn failure(self, failure: Failure) -> Response<Body> {
-        if let Failure::RouteNotFound = failure {
-            return route_not_found();
+        match failure {
+            Failure::RouteNotFound => return route_not_found(),
+            Failure::Preflight(method) => return preflight(&method),
+            _ => {}
         }
         let (status, detail, errno, error) = match &failure {
+            Failure::TokenExpired => (
+                StatusCode::UNAUTHORIZED,
+                "Access token expired; regenerate it.".to_string(),
+                errno::UNAUTHORIZED,
+                "Invalid or expired token",
+            ),
             Failure::NotAuthenticated | Failure::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
                 "Not authenticated".to_string(),
@@ -123,7 +139,7 @@ impl Family {
                 errno::UNAVAILABLE,
                 "Service temporarily unavailable",
             ),
-            Failure::RouteNotFound | Failure::Store(_) | Failure::Internal(_) => (
+            Failure::RouteNotFound | Failure::Preflight(_) | Failure::Store(_) | Failure::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "A server error occurred.".to_string(),
                 errno::INTERNAL,
@@ -151,7 +167,7 @@ impl Family {
             Failure::NotAuthenticated => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Failure::InvalidToken => {
+            Failure::InvalidToken | Failure::TokenExpired => {
                 let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
                 headers.insert(WWW_AUTHENTICATE, challenge);
             }
@@ -164,9 +180,18 @@ impl Family {
     }
 }
 
-/// API Gateway's answer to a method or path with no route.
+/// API Gateway's answer to a method or path with no route (template.yaml's gateway
+/// response for MISSING_AUTHENTICATION_TOKEN).
 pub fn route_not_found() -> Response<Body> {
     json_response(StatusCode::NOT_FOUND, json!({"message": "Not Found"}).to_string())
+}
+
+/// `204 No Content` with the preflight headers; the origin is added by the CORS step.
+fn preflight(method: &Method) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    crate::cors::preflight_headers(method, response.headers_mut());
+    response
 }
 
 #[derive(Serialize)]

@@ -251,6 +251,11 @@ impl Store {
     /// Replaces the user's token if `current` is still its nonce (and, with a TTL, it was
     /// issued after `expired_before`), in one conditional `UpdateItem`: of concurrent
     /// callers presenting the same token exactly one wins. `false` when the condition failed.
+    ///
+    /// The condition also accepts the nonce being written: when a response is lost, the SDK
+    /// retries the same request, and if the first attempt already wrote, the retry must
+    /// succeed rather than report the (now replaced) presented token as invalid. The new
+    /// nonce is 128 fresh random bits, so only this request's own earlier attempt can match.
     pub async fn replace_token(
         &self,
         id: Uuid,
@@ -258,12 +263,13 @@ impl Store {
         expired_before: Option<Timestamp>,
         new: TokenState,
     ) -> Result<bool, StoreError> {
-        let mut condition = "token_nonce = :current".to_string();
+        let mut presented = "token_nonce = :current".to_string();
         let mut values = vec![(":current", blob(current.as_bytes()))];
         if let Some(expired_before) = expired_before {
-            condition.push_str(" AND token_issued_at > :expired_before");
+            presented.push_str(" AND token_issued_at > :expired_before");
             values.push((":expired_before", number(expired_before.epoch_seconds())));
         }
+        let condition = format!("({presented}) OR token_nonce = :nonce");
         self.set_token(id, &condition, values, new).await
     }
 
@@ -757,8 +763,12 @@ impl Fields<'_> {
                     .as_n()
                     .ok()
                     .and_then(|n| n.parse::<i64>().ok())
-                    .map(Timestamp::from_epoch_seconds)
-                    .ok_or_else(|| StoreError::corrupt(format!("{name} is not whole epoch seconds")))
+                    .and_then(Timestamp::from_epoch_seconds)
+                    .ok_or_else(|| {
+                        StoreError::corrupt(format!(
+                            "{name} is not whole epoch seconds between years 1 and 9999"
+                        ))
+                    })
             })
             .transpose()
     }
@@ -794,7 +804,7 @@ mod tests {
 
     #[test]
     fn a_user_survives_the_round_trip_through_an_item() {
-        let now = Timestamp::from_epoch_seconds(1_705_312_800);
+        let now = Timestamp::from_epoch_seconds(1_705_312_800).unwrap();
         let token = TokenState {
             nonce: TokenNonce::generate().unwrap(),
             issued_at: now,
@@ -817,6 +827,32 @@ mod tests {
         assert!(user_from_item(&item).is_err());
         item.insert("email".into(), AttributeValue::N("1".into()));
         assert!(user_from_item(&item).is_err());
+    }
+
+    #[test]
+    fn a_timestamp_no_date_format_can_print_is_a_damaged_item() {
+        let now = Timestamp::now();
+        let token = TokenState {
+            nonce: TokenNonce::generate().unwrap(),
+            issued_at: now,
+        };
+        let user = NewUser {
+            email: "ann@example.com".into(),
+            ..NewUser::default()
+        }
+        .into_user(crate::tokens::new_user_id().unwrap(), now, token)
+        .unwrap();
+        for (attribute, value) in [
+            ("created_at", "1000000000000"),
+            ("updated_at", "-99999999999999"),
+            ("token_issued_at", "9223372036854775807"),
+            ("email_confirmed_at", "1e12"),
+        ] {
+            let mut item = user_item(&user);
+            item.insert(attribute.into(), AttributeValue::N(value.into()));
+            let error = user_from_item(&item).expect_err(attribute).to_string();
+            assert!(error.contains(attribute), "{error}");
+        }
     }
 
     #[test]

@@ -222,14 +222,14 @@ mod tests {
     fn token_state() -> TokenState {
         TokenState {
             nonce: TokenNonce::generate().unwrap(),
-            issued_at: Timestamp::from_epoch_seconds(1_705_312_800),
+            issued_at: Timestamp::from_epoch_seconds(1_705_312_800).unwrap(),
         }
     }
 
     fn user(new: NewUser) -> User {
         new.into_user(
             new_user_id().unwrap(),
-            Timestamp::from_epoch_seconds(1_705_312_800),
+            Timestamp::from_epoch_seconds(1_705_312_800).unwrap(),
             token_state(),
         )
         .unwrap()

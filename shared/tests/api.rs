@@ -393,6 +393,15 @@ async fn expired_tokens_and_sessions_are_refused_and_a_regenerate_restarts_the_c
         .call(&test.app, &session_headers(&short_session, false))
         .await;
     assert_unauthorized(AccessToken, &expired_session, "Bearer");
+    // A valid session is not handed the expired token (every Bearer endpoint refuses it).
+    let expired_token = AccessToken
+        .call(&test.app, &session_headers(&long_session, false))
+        .await;
+    assert_eq!(
+        parts(&expired_token),
+        (401, json!({"detail": "Access token expired; regenerate it."}))
+    );
+    assert_eq!(header(&expired_token, "www-authenticate"), Some(INVALID_TOKEN));
     let expired_session = Regenerate
         .call(&test.app, &session_headers(&short_session, true))
         .await;
@@ -406,6 +415,12 @@ async fn expired_tokens_and_sessions_are_refused_and_a_regenerate_restarts_the_c
     assert_eq!(status, 200);
     let fresh = body["access_token"].as_str().unwrap().to_string();
     assert_eq!(parts(&AuthUser.call(&test.app, &[bearer(&fresh)]).await).0, 200);
+    let (status, body) = parts(
+        &AccessToken
+            .call(&test.app, &session_headers(&long_session, false))
+            .await,
+    );
+    assert_eq!((status, body), (200, json!({"access_token": fresh})));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -528,6 +543,48 @@ async fn a_missing_table_is_a_clean_500_that_leaks_nothing() {
             json!({"data": null, "success": false, "errno": -200000, "error": "Internal server error"})
         )
     );
+}
+
+#[tokio::test]
+async fn a_stored_timestamp_no_format_can_print_is_a_clean_500_not_a_crash() {
+    let test = TestApp::new().await;
+    let (user, token) = test.user("ann@example.com").await;
+    let client = testkit::local_client(testkit::dynamodb_local().endpoint()).await;
+    client
+        .update_item()
+        .table_name(test.app.store().table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", user.id)),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("USER".into()))
+        .update_expression("SET created_at = :year_33658")
+        .expression_attribute_values(
+            ":year_33658",
+            aws_sdk_dynamodb::types::AttributeValue::N("1e12".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Every endpoint that reads the user (a regenerate only writes the token).
+    for endpoint in [CurrentUser, AccessToken, AuthUser] {
+        let (status, body) = parts(&endpoint.call(&test.app, &[bearer(&token)]).await);
+        assert_eq!(status, 500, "{endpoint:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn an_options_request_is_a_cors_preflight_for_the_endpoints_method() {
+    let test = TestApp::new().await;
+    for endpoint in Endpoint::ALL {
+        let response = endpoint.call_with(&test.app, "OPTIONS", &[]).await;
+        assert_eq!(response.status(), 204, "{endpoint:?}");
+        assert_eq!(
+            header(&response, "access-control-allow-methods"),
+            Some(format!("{}, OPTIONS", endpoint.method()).as_str())
+        );
+    }
+    assert_eq!(test.requests.take(), 0, "a preflight reads nothing");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use lambda_http::http::{HeaderName, HeaderValue};
 use lambda_http::{Body, Request};
 use proptest::prelude::*;
 use shared::auth::{self, Credential};
+use shared::clock::Timestamp;
 use shared::tokens::{AccessToken, SessionId, TokenKey, TokenNonce};
 use uuid::Uuid;
 
@@ -118,4 +119,44 @@ proptest! {
             other => prop_assert!(false, "{:?}", other),
         }
     }
+
+    #[test]
+    fn no_bytes_in_other_cookies_hide_the_session(
+        id in any::<u128>(),
+        secret in any::<[u8; 32]>(),
+        before in prop::collection::vec(cookie_bytes(), 0..4),
+        after in prop::collection::vec(cookie_bytes(), 0..4),
+        separator in prop_oneof![Just(&b"; "[..]), Just(&b";"[..])],
+    ) {
+        let session = SessionId::from_parts(Uuid::from_u128(id), secret);
+        let mut cookies: Vec<Vec<u8>> = before;
+        cookies.push(format!("sessionid={session}").into_bytes());
+        cookies.extend(after);
+        let header = cookies.join(separator);
+        let request = request(&[("cookie", header)]).unwrap();
+        match auth::bearer_or_session(&request) {
+            Ok(Credential::Session(found)) => prop_assert_eq!(found, session),
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
+    #[test]
+    fn any_stored_seconds_either_print_or_are_refused(seconds in any::<i64>(), ttl in any::<u64>()) {
+        match Timestamp::from_epoch_seconds(seconds) {
+            Some(instant) => {
+                prop_assert_eq!(instant.to_string().len(), 20);
+                let later = instant.saturating_add(std::time::Duration::from_secs(ttl));
+                prop_assert!(later >= instant && later <= Timestamp::MAX);
+                prop_assert_eq!(later.to_string().len(), 20);
+            }
+            None => prop_assert!(seconds < Timestamp::MIN.epoch_seconds() || seconds > Timestamp::MAX.epoch_seconds()),
+        }
+    }
+}
+
+/// Another application's cookie: any bytes a header may hold but `;`, and never our name.
+fn cookie_bytes() -> impl Strategy<Value = Vec<u8>> {
+    header_bytes(40).prop_filter("not a cookie of ours", |bytes| {
+        !bytes.contains(&b';') && !bytes.trim_ascii_start().starts_with(b"sessionid")
+    })
 }

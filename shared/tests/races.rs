@@ -71,7 +71,7 @@ async fn of_a_hundred_concurrent_regenerations_with_one_token_exactly_one_wins()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_regenerations_through_one_session_end_cleanly_and_the_last_one_wins() {
+async fn concurrent_regenerations_through_one_session_end_cleanly_with_one_valid_token() {
     let test = Arc::new(TestApp::new().await);
     let (user, _) = test.user("ann@example.com").await;
     let session = test.session(&user, Duration::from_secs(600)).await;
@@ -79,31 +79,29 @@ async fn concurrent_regenerations_through_one_session_end_cleanly_and_the_last_o
     for _ in 0..20 {
         let test = Arc::clone(&test);
         let headers = session_headers(&session, true);
-        tasks.spawn(async move {
-            let outcome = regenerate(&test, &headers).await;
-            (outcome, Instant::now())
-        });
+        tasks.spawn(async move { regenerate(&test, &headers).await });
     }
-    let mut outcomes = tasks.join_all().await;
-    outcomes.sort_by_key(|(_, finished)| *finished);
-    for ((status, body), _) in &outcomes {
+    let outcomes = tasks.join_all().await;
+    for (status, body) in &outcomes {
         assert!(*status == 200 || *status == 409, "{status} {body}");
     }
     let returned: Vec<String> = outcomes
         .iter()
-        .filter(|((status, _), _)| *status == 200)
-        .map(|((_, body), _)| body["access_token"].as_str().unwrap().to_string())
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body["access_token"].as_str().unwrap().to_string())
         .collect();
     assert!(!returned.is_empty(), "at least one regeneration succeeds");
 
+    // The current token is one that a successful response returned, and no other returned
+    // token works. (Which success committed last cannot be told from the order the
+    // responses arrive in: two commits' answers can cross on the way back.)
     let (_, current) = parts(&read_token(&test, &session_headers(&session, false)).await);
     let current = current["access_token"].as_str().unwrap();
-    assert_eq!(
-        current,
-        returned.last().unwrap(),
-        "the last successful response's token is the valid one"
+    assert!(
+        returned.iter().any(|token| token == current),
+        "{current} was returned"
     );
-    for token in &returned[..returned.len() - 1] {
+    for token in returned.iter().filter(|token| *token != current) {
         assert_eq!(
             parts(&read_token(&test, &[bearer(token)]).await).0,
             401,

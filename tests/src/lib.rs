@@ -5,8 +5,10 @@
 //! when the test binary exits, as a [`TiedProcess`].
 //! Each test makes its own table, so tests run in parallel.
 
+pub mod gateway;
 mod harness;
 pub mod local_api;
+pub mod proxy;
 pub mod runtime_api;
 
 pub use harness::*;
@@ -36,7 +38,7 @@ impl TiedProcess {
     pub fn spawn(program: impl AsRef<OsStr>, args: &[&OsStr], stdout: Stdio) -> Self {
         // A background job of a non-interactive shell reads /dev/null, so only `cat` reads the pipe.
         let script = r#""$@" & child=$!
-trap 'kill $child 2>/dev/null; wait $child' EXIT
+trap 'kill $child 2>/dev/null; wait $child 2>/dev/null' EXIT
 cat >/dev/null"#;
         // In a scratch directory: DynamoDB Local writes a metadata file where it starts.
         let mut child = Command::new("sh")

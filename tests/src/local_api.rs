@@ -1,11 +1,13 @@
 //! The API as `make run` serves it: scripts/run-local.sh (DynamoDB Local, the real function
-//! binaries behind `cargo lambda watch`) on free ports, with its printed settings read back.
+//! binaries behind `local-api`, the REST API emulation) on free ports, with its printed
+//! settings read back.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ pub struct LocalApi {
     pub env: HashMap<String, String>,
     /// Everything the script and the functions printed, stderr included.
     pub logs: Arc<Mutex<String>>,
+    /// The one browser origin allowed to call it with credentials.
+    pub origin: String,
     process: Mutex<TiedProcess>,
 }
 
@@ -28,8 +32,8 @@ impl LocalApi {
     pub fn start(log_level: &str) -> Self {
         let root = workspace_root();
         assert!(
-            root.join(".tools/venv/bin/cargo-lambda").exists(),
-            "cargo-lambda is not installed: run `make test`"
+            root.join("target/debug/local-api").exists(),
+            "local-api is not built: run `make test`"
         );
         let script = root.join("scripts/run-local.sh");
         let (port, dynamodb_port) = (
@@ -37,6 +41,8 @@ impl LocalApi {
             format!("DYNAMODB_PORT={}", free_port()),
         );
         let log_level = format!("AWS_LAMBDA_LOG_LEVEL={log_level}");
+        let origin = "http://localhost:5173".to_string();
+        let origins = format!("ALLOWED_ORIGINS={origin}");
         // Its own store and key, whatever this shell points at; stderr into the same pipe.
         let args: Vec<&OsStr> = [
             "-u",
@@ -48,6 +54,7 @@ impl LocalApi {
             &port,
             &dynamodb_port,
             &log_level,
+            &origins,
             "WATCH=0",
             "bash",
             "-c",
@@ -94,6 +101,7 @@ impl LocalApi {
             base_url: env.get("BASE_URL").cloned().unwrap_or_default(),
             env,
             logs,
+            origin,
             process: Mutex::new(process),
         }
     }
@@ -105,7 +113,9 @@ impl LocalApi {
 
     /// A new user made with usersctl: `(email, token)`.
     pub fn new_user(&self) -> (String, String) {
-        let email = format!("user-{}-{}@example.com", std::process::id(), free_port());
+        static USERS: AtomicUsize = AtomicUsize::new(0);
+        let n = USERS.fetch_add(1, Ordering::SeqCst);
+        let email = format!("user-{}-{n}@example.com", std::process::id());
         let user = self.usersctl(&["create-user", "--email", &email, "--email-confirmed"]);
         (
             email,

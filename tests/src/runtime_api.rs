@@ -18,11 +18,35 @@ use crate::TiedProcess;
 /// What a function answered for one invocation.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The function's response document (for an HTTP API, the payload 2.0 response JSON).
+    /// The function's response document (for a REST API, the proxy response JSON).
     Response(String),
     /// The function reported an error (invocation or init).
     Error(String),
 }
+
+/// Why an invocation got no answer (see [`RuntimeApi::try_invoke`]).
+#[derive(Debug)]
+pub enum NoAnswer {
+    /// The function reported an init error (`/init/error`).
+    InitError(String),
+    /// The function process is gone (it crashed or exited).
+    Exited,
+    /// No answer within the limit.
+    TimedOut(Duration),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InitError(error) => write!(f, "init error: {error}"),
+            Self::Exited => f.write_str("the function process exited"),
+            Self::TimedOut(limit) => write!(f, "no answer within {limit:?}"),
+        }
+    }
+}
+
+/// How often a wait checks that the function process is still there.
+const LIVENESS_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct Queue {
@@ -129,6 +153,68 @@ impl RuntimeApi {
             .unwrap_or_else(|_| panic!("no answer within {limit:?}"))
     }
 
+    /// [`wait_for_init`](Self::wait_for_init) that reports an init error, a crash or a slow
+    /// init instead of panicking.
+    pub fn try_wait_for_init(&self, limit: Duration) -> Result<Duration, NoAnswer> {
+        let spawned_at = self
+            .function
+            .as_ref()
+            .map(|(_, at)| *at)
+            .ok_or(NoAnswer::Exited)?;
+        let (lock, ready) = &*self.shared;
+        let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(at) = queue.first_next {
+                return Ok(at - spawned_at);
+            }
+            if let Some(error) = &queue.init_error {
+                return Err(NoAnswer::InitError(error.clone()));
+            }
+            if self.function_exited() {
+                return Err(NoAnswer::Exited);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(NoAnswer::TimedOut(limit));
+            }
+            queue = ready
+                .wait_timeout(queue, left.min(LIVENESS_POLL))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// [`invoke`](Self::invoke) that reports a timeout, a crash or an init error instead of
+    /// panicking; a crash is noticed within [`LIVENESS_POLL`], not at the end of `limit`.
+    pub fn try_invoke(&self, event: &str, limit: Duration) -> Result<Outcome, NoAnswer> {
+        let receiver = self.enqueue(event);
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(NoAnswer::TimedOut(limit));
+            }
+            if let Ok(outcome) = receiver.recv_timeout(left.min(LIVENESS_POLL)) {
+                return Ok(outcome);
+            }
+            let init_error = self
+                .shared
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .init_error
+                .clone();
+            if let Some(error) = init_error {
+                return Err(NoAnswer::InitError(error));
+            }
+            if self.function_exited() {
+                // It may have answered just before it went.
+                return receiver.try_recv().map_err(|_| NoAnswer::Exited);
+            }
+        }
+    }
+
     fn enqueue(&self, event: &str) -> Receiver<Outcome> {
         let (lock, ready) = &*self.shared;
         let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -152,6 +238,33 @@ impl RuntimeApi {
             .find(|pid| {
                 std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() != "cat")
             })
+    }
+
+    /// Whether the function process has ended, as opposed to still running or not started
+    /// yet. The watchdog shell forks the function before `cat`, so `cat` without a live
+    /// function means it is gone. False when /proc cannot tell.
+    pub fn function_exited(&self) -> bool {
+        let Some((process, _)) = self.function.as_ref() else {
+            return true;
+        };
+        let shell = process.pid();
+        let Ok(children) = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")) else {
+            return false;
+        };
+        let (mut function_alive, mut function_gone) = (false, false);
+        for pid in children.split_whitespace() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            // `/proc/<pid>/stat` is `pid (comm) state ...`: a zombie has exited.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'));
+            match (comm.trim() == "cat", zombie) {
+                (false, false) => function_alive = true,
+                (false, true) | (true, _) => function_gone = true,
+            }
+        }
+        function_gone && !function_alive
     }
 
     /// Stops the function process.

@@ -73,8 +73,8 @@ enum Command {
     CreateSession {
         #[command(flatten)]
         which: Which,
-        /// Lifetime in seconds (default: two weeks, as Django's).
-        #[arg(long, default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Lifetime in seconds, at most ten years (default: two weeks, as Django's).
+        #[arg(long, default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(1..=MAX_SESSION_TTL_SECONDS))]
         ttl: u64,
     },
     /// End every session of a user.
@@ -87,6 +87,10 @@ enum Command {
     )]
     SeedDemo,
 }
+
+/// Ten years: a session expiry must stay a date the API can print (years up to 9999), and a
+/// longer session is a mistake, not a choice.
+const MAX_SESSION_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 /// The demo user and session are fixed, so the credentials in events/ stay valid on any
 /// local store seeded under the public dev key, and on nothing else.

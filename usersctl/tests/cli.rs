@@ -179,6 +179,12 @@ async fn bad_input_is_refused_before_any_write() {
     assert!(error.contains("--id"), "{error}");
     let error = cli.error(&["get-user"]);
     assert!(error.contains("--email") || error.contains("--id"), "{error}");
+    // An expiry no date format can print is refused, not a crash (or a session that never ends).
+    cli.json(&["create-user", "--email", "ann@example.com"]);
+    for ttl in ["100000000000", "315360001", "0"] {
+        let error = cli.error(&["create-session", "--email", "ann@example.com", "--ttl", ttl]);
+        assert!(error.contains("--ttl") && error.contains("315360000"), "{error}");
+    }
 }
 
 #[tokio::test]

@@ -90,7 +90,9 @@ fn bearer_event(function: &str, credentials: &Credentials) -> String {
     let path = workspace_root().join(format!("events/{function}.bearer.json"));
     let mut event: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("events/")).expect("JSON");
-    event["headers"]["authorization"] = json!(format!("Bearer {}", credentials.token));
+    let authorization = format!("Bearer {}", credentials.token);
+    event["headers"]["Authorization"] = json!(authorization);
+    event["multiValueHeaders"]["Authorization"] = json!([authorization]);
     event.to_string()
 }
 
