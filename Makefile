@@ -1,6 +1,7 @@
 # The two commands: `make run` (the API on localhost) and `make test` (every test).
 # Both install what they need into this folder (node_modules/, .tools/); nothing global,
-# except the Ruby, PHP and Go interpreters for the spec's examples (Debian packages, when root).
+# except Debian packages when root: the Ruby, PHP and Go interpreters for the spec's
+# examples, and strace (the trust-store test counts a function's file accesses at init).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -11,11 +12,12 @@ export CARGO_TERM_COLOR ?= never
 VENV := .tools/venv
 TOOLS_STAMP := $(VENV)/.installed
 DYNAMODB_LOCAL_STAMP := node_modules/.package-lock.json
-EXAMPLE_INTERPRETERS := ruby php go
+DEBIAN_COMMANDS := ruby php go strace
+DEBIAN_PACKAGES := ruby php-cli php-curl golang-go strace
 
 FUNCTIONS := get-current-user get-access-token regenerate-access-token get-auth-user
 
-.PHONY: test run check lint build bench load deps tools interpreters
+.PHONY: test run check lint build bench bench-report load deps tools interpreters
 
 ## test: install what the tests need, lint the template and the API spec, run every test
 test: deps tools interpreters lint
@@ -39,10 +41,15 @@ build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
 	@ls -l .aws-sam/build/*/bootstrap | awk '{printf "%6.2f MB  %s\n", $$5 / 1048576, $$9}'
 
-## bench: cold start, round trips, warm overhead, size and memory; writes BENCHMARKS.md
-bench: deps
+## bench: cold start, round trips, warm overhead, freezes, size and memory under Lambda-like
+## conditions (TLS, RTT, a 128 MB CPU share); prints the tables
+bench: deps interpreters
 	cargo build --release --locked --bins $(addprefix -p ,$(FUNCTIONS)) -p testkit
 	target/release/bench
+
+## bench-report: `make bench`, and write the tables to BENCHMARKS.md
+bench-report:
+	BENCH_REPORT=1 $(MAKE) bench
 
 ## load: LOAD_CLIENTS (20) clients for LOAD_SECONDS (30) against the local API
 load: deps tools
@@ -69,14 +76,14 @@ $(TOOLS_STAMP): tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-# The spec's Ruby, PHP and Go examples run where Debian can install their interpreters.
+# The spec's Ruby, PHP and Go examples and the strace test run where Debian can install them.
 interpreters:
-	@missing=$$(for tool in $(EXAMPLE_INTERPRETERS); do command -v $$tool >/dev/null || echo $$tool; done); \
+	@missing=$$(for tool in $(DEBIAN_COMMANDS); do command -v $$tool >/dev/null || echo $$tool; done); \
 	if [[ -n $$missing ]]; then \
 	    if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
-	        echo "Installing interpreters for the spec's examples: $$missing"; \
-	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby php-cli php-curl golang-go >/dev/null; \
+	        echo "Installing from Debian: $$missing"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 	    else \
-	        echo "Not installing $$missing (needs root and apt-get): those examples are skipped." >&2; \
+	        echo "Not installing $$missing (needs root and apt-get): the tests that need them are skipped." >&2; \
 	    fi; \
 	fi

@@ -20,8 +20,10 @@ use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, RuntimeComponents, SharedHttpClient};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpConnector};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -98,6 +100,11 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 pub const MAX_ATTEMPTS: u32 = 2;
 
+/// A pooled connection idle this long is dropped rather than reused: below DynamoDB's own
+/// idle limit (about 60 s, aws/aws-sdk-java#1365; rusoto#1686 saw Lambda failures past it),
+/// so a connection the server may already have closed is not tried. hyper's default is 90 s.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -106,8 +113,17 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The wait before the one retry, times a random jitter (0 to 1) times 2. The SDK's default
+/// (1 s) suits throttling, not what the retry here is for: a pooled connection that died
+/// while the environment was frozen, or an answer that was lost, where a fresh connection at
+/// once is the cure (measured in `make bench`: a silently dropped connection cost 1.35 s
+/// with the default, the attempt timeout plus up to a second of waiting).
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+
 fn retries() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(RETRY_BACKOFF)
 }
 
 /// The roots AWS endpoints chain to, compiled in (the file says which and why): no trust
@@ -139,10 +155,35 @@ pub fn https_client(extra_root_pem: Option<&str>) -> Result<SharedHttpClient, Co
         .with_trust_store(roots)
         .build()
         .map_err(|error| ConfigError(format!("TLS settings: {error}")))?;
-    Ok(aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .tls_context(tls)
-        .build_https())
+        .build_https();
+    Ok(SharedHttpClient::new(BuiltOnFirstUse(client)))
+}
+
+/// The SDK's HTTPS client, minus one thing: when a client is built, the SDK has it make a
+/// connector (TLS settings, trust roots) and throws it away, "so that native certs load at
+/// client initialization time" (aws-smithy-http-client, `validate_base_client_config`). With
+/// the roots compiled in there is nothing to load early, and the connector the first call
+/// makes (the init's warm-up) is the one kept: one build instead of two, 9% of a cold
+/// start's instructions (callgrind, `make bench`'s conditions).
+#[derive(Debug)]
+struct BuiltOnFirstUse(SharedHttpClient);
+
+impl HttpClient for BuiltOnFirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Whether `url`'s host is this machine's loopback interface.

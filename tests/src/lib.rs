@@ -5,6 +5,7 @@
 //! when the test binary exits, as a [`TiedProcess`].
 //! Each test makes its own table, so tests run in parallel.
 
+pub mod cpu;
 pub mod gateway;
 mod harness;
 pub mod local_api;

@@ -34,7 +34,10 @@ pub struct TestCa {
 }
 
 impl TestCa {
-    /// A root, an intermediate and a leaf for `localhost` and `127.0.0.1`, ECDSA P-256.
+    /// A root, an intermediate and a leaf for `localhost` and `127.0.0.1`, RSA 2048 with
+    /// SHA-256 like a DynamoDB endpoint's chain (leaf, "Amazon RSA 2048 M0x", "Amazon Root CA
+    /// 1"): a client checks what it would check there. The keys come from `openssl genpkey`
+    /// (ring, the crypto library here, signs with RSA but cannot make RSA keys).
     pub fn new() -> Self {
         let authority = |name: &str| {
             let mut params = CertificateParams::new(Vec::new()).expect("CA parameters");
@@ -43,18 +46,18 @@ impl TestCa {
             params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
             params
         };
-        let root_key = KeyPair::generate().expect("a root key");
+        let root_key = rsa_key();
         let root = authority("testkit root CA")
             .self_signed(&root_key)
             .expect("the root certificate");
-        let intermediate_key = KeyPair::generate().expect("an intermediate key");
+        let intermediate_key = rsa_key();
         let intermediate = authority("testkit intermediate CA")
             .signed_by(
                 &intermediate_key,
                 &Issuer::new(authority("testkit root CA"), &root_key),
             )
             .expect("the intermediate certificate");
-        let leaf_key = KeyPair::generate().expect("a leaf key");
+        let leaf_key = rsa_key();
         let leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
             .expect("leaf parameters")
             .signed_by(
@@ -84,6 +87,17 @@ impl TestCa {
     }
 }
 
+/// A fresh RSA 2048 key.
+fn rsa_key() -> KeyPair {
+    let output = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+        .output()
+        .expect("openssl makes the test CA's RSA keys");
+    let pem = String::from_utf8(output.stdout).expect("a PEM key");
+    KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256)
+        .expect("an RSA key rcgen can sign with")
+}
+
 impl Default for TestCa {
     fn default() -> Self {
         Self::new()
@@ -99,6 +113,12 @@ pub struct Conditions {
     pub one_way_delay: Duration,
     /// Close a connection with no traffic for this long, as a server or a NAT does.
     pub close_idle_after: Option<Duration>,
+}
+
+/// The conditions, and the delay line that applies their delay.
+struct Shaping {
+    conditions: Conditions,
+    delay_line: Option<DelayLine>,
 }
 
 #[derive(Default)]
@@ -127,11 +147,16 @@ impl FaultProxy {
 
     /// Listens on a free loopback port and forwards every connection to `upstream`.
     pub fn with(upstream: SocketAddr, conditions: Conditions) -> Self {
+        let delay_line = (!conditions.one_way_delay.is_zero()).then(DelayLine::start);
+        let shaping = Shaping {
+            conditions,
+            delay_line,
+        };
         let faults = Arc::new(Faults::default());
         let (stop, stopped) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let shared = Arc::clone(&faults);
-        let tls = conditions.tls.is_some();
+        let tls = shaping.conditions.tls.is_some();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -144,7 +169,7 @@ impl FaultProxy {
                 let _ = ready_tx.send(listener.local_addr().expect("a bound address"));
                 tokio::select! {
                     _ = stopped => {}
-                    _ = accept(listener, upstream, Arc::new(conditions), shared) => {}
+                    _ = accept(listener, upstream, Arc::new(shaping), shared) => {}
                 }
             });
         });
@@ -212,16 +237,11 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn accept(
-    listener: TcpListener,
-    upstream: SocketAddr,
-    conditions: Arc<Conditions>,
-    faults: Arc<Faults>,
-) {
-    let acceptor = conditions.tls.as_ref().map(|ca| ca.acceptor());
+async fn accept(listener: TcpListener, upstream: SocketAddr, shaping: Arc<Shaping>, faults: Arc<Faults>) {
+    let acceptor = shaping.conditions.tls.as_ref().map(|ca| ca.acceptor());
     while let Ok((client, _)) = listener.accept().await {
         faults.connections.fetch_add(1, SeqCst);
-        let (faults, conditions, acceptor) = (Arc::clone(&faults), Arc::clone(&conditions), acceptor.clone());
+        let (faults, shaping, acceptor) = (Arc::clone(&faults), Arc::clone(&shaping), acceptor.clone());
         tokio::spawn(async move {
             let _ = client.set_nodelay(true);
             let Ok(store) = TcpStream::connect(upstream).await else {
@@ -229,13 +249,13 @@ async fn accept(
             };
             let _ = store.set_nodelay(true);
             match acceptor {
-                None => relay(client, store, &conditions, &faults).await,
+                None => relay(client, store, &shaping, &faults).await,
                 Some(acceptor) => {
                     let Ok(client) = acceptor.accept(client).await else {
                         return;
                     };
                     faults.handshakes.fetch_add(1, SeqCst);
-                    relay(client, store, &conditions, &faults).await;
+                    relay(client, store, &shaping, &faults).await;
                 }
             }
         });
@@ -247,47 +267,45 @@ fn now_ms(origin: Instant) -> u64 {
     u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// One proxied connection's state, shared by its two directions.
+struct Link<'a> {
+    shaping: &'a Shaping,
+    faults: &'a Faults,
+    /// Set when the connection must go silent (a lost response, a forgetful NAT).
+    silent: Arc<AtomicBool>,
+    /// When bytes last went either way, in milliseconds since `origin`.
+    last_traffic: AtomicU64,
+    origin: Instant,
+}
+
 /// Carries bytes both ways until either side closes, applying the conditions and faults.
-async fn relay<C>(client: C, store: TcpStream, conditions: &Conditions, faults: &Faults)
+async fn relay<C>(client: C, store: TcpStream, shaping: &Shaping, faults: &Faults)
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     let (client_read, client_write) = tokio::io::split(client);
     let (store_read, store_write) = store.into_split();
-    let silent = Arc::new(AtomicBool::new(false));
+    let link = Link {
+        shaping,
+        faults,
+        silent: Arc::new(AtomicBool::new(false)),
+        last_traffic: AtomicU64::new(0),
+        origin: Instant::now(),
+    };
     faults
         .silencers
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(Arc::clone(&silent));
-    let origin = Instant::now();
-    let last_traffic = AtomicU64::new(0);
-    let delay = conditions.one_way_delay;
-    let requests = pump(
-        client_read,
-        store_write,
-        delay,
-        &silent,
-        &last_traffic,
-        origin,
-        None,
-    );
-    let responses = pump(
-        store_read,
-        client_write,
-        delay,
-        &silent,
-        &last_traffic,
-        origin,
-        Some(faults),
-    );
+        .push(Arc::clone(&link.silent));
+    let requests = pump(client_read, store_write, &link, false);
+    let responses = pump(store_read, client_write, &link, true);
     let idle = async {
-        let Some(limit) = conditions.close_idle_after else {
+        let Some(limit) = shaping.conditions.close_idle_after else {
             return std::future::pending().await;
         };
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let quiet = now_ms(origin).saturating_sub(last_traffic.load(SeqCst));
+            let quiet = now_ms(link.origin).saturating_sub(link.last_traffic.load(SeqCst));
             if Duration::from_millis(quiet) >= limit {
                 faults.idle_closes.fetch_add(1, SeqCst);
                 return;
@@ -304,58 +322,54 @@ where
         .silencers
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|silencer| !Arc::ptr_eq(silencer, &silent));
+        .retain(|silencer| !Arc::ptr_eq(silencer, &link.silent));
 }
 
-/// One direction: read, then deliver each chunk `delay` after it arrived (in order, without
-/// holding up the reads behind it). `faults` is given for the store-to-client direction,
-/// where a response can be lost.
-async fn pump<R, W>(
-    mut from: R,
-    mut to: W,
-    delay: Duration,
-    silent: &AtomicBool,
-    last_traffic: &AtomicU64,
-    origin: Instant,
-    faults: Option<&Faults>,
-) where
+/// One direction: read, then deliver each chunk one-way-delay after it arrived (in order,
+/// without holding up the reads behind it), through the delay line when there is a delay.
+/// `responses` is the store-to-client direction, where a response can be lost.
+async fn pump<R, W>(mut from: R, mut to: W, link: &Link<'_>, responses: bool)
+where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (queue, mut queued) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let (queue, mut queued) = mpsc::unbounded_channel::<Vec<u8>>();
+    let silent = &link.silent;
     let read = async move {
         let mut buffer = vec![0; 64 * 1024];
         loop {
             match from.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    last_traffic.store(now_ms(origin), SeqCst);
-                    if let Some(faults) = faults
-                        && faults.lose_next_response.swap(false, SeqCst)
-                    {
-                        faults.responses_lost.fetch_add(1, SeqCst);
+                    link.last_traffic.store(now_ms(link.origin), SeqCst);
+                    if responses && link.faults.lose_next_response.swap(false, SeqCst) {
+                        link.faults.responses_lost.fetch_add(1, SeqCst);
                         silent.store(true, SeqCst);
                     }
                     if silent.load(SeqCst) {
                         continue;
                     }
-                    if queue
-                        .send((Instant::now() + delay, buffer[..n].to_vec()))
-                        .is_err()
-                    {
+                    let bytes = buffer[..n].to_vec();
+                    let sent = match &link.shaping.delay_line {
+                        None => queue.send(bytes).is_ok(),
+                        Some(line) => {
+                            let due = Instant::now() + link.shaping.conditions.one_way_delay;
+                            line.schedule(due, bytes, &queue)
+                        }
+                    };
+                    if !sent {
                         break;
                     }
                 }
             }
         }
         // A silenced connection does not close when the store does: the client has to give up.
-        if faults.is_some() && silent.load(SeqCst) {
+        if responses && silent.load(SeqCst) {
             std::future::pending::<()>().await;
         }
     };
     let write = async move {
-        while let Some((due, bytes)) = queued.recv().await {
-            tokio::time::sleep_until(due.into()).await;
+        while let Some(bytes) = queued.recv().await {
             if silent.load(SeqCst) {
                 continue;
             }
@@ -368,4 +382,86 @@ async fn pump<R, W>(
         }
     };
     tokio::join!(read, write);
+}
+
+/// Delivers chunks at their due instant, to within tens of microseconds: tokio's timers tick
+/// in whole milliseconds, too coarse for a 1 ms round trip. One thread sleeps until the
+/// earliest due chunk (a futex wait) and hands it to its connection's writer.
+pub struct DelayLine {
+    schedule: std::sync::mpsc::Sender<Scheduled>,
+}
+
+struct Scheduled {
+    due: Instant,
+    order: u64,
+    bytes: Vec<u8>,
+    to: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.order) == (other.due, other.order)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    /// Reversed, so that the heap's top is the earliest (chunks due together keep their order).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.due, other.order).cmp(&(self.due, self.order))
+    }
+}
+
+impl DelayLine {
+    fn start() -> Self {
+        let (schedule, scheduled) = std::sync::mpsc::channel::<Scheduled>();
+        std::thread::spawn(move || {
+            let mut pending = std::collections::BinaryHeap::new();
+            loop {
+                let wait = pending
+                    .peek()
+                    .map(|next: &Scheduled| next.due.saturating_duration_since(Instant::now()));
+                let received = match wait {
+                    None => scheduled.recv().map_err(|_| true),
+                    Some(wait) => scheduled
+                        .recv_timeout(wait)
+                        .map_err(|error| matches!(error, std::sync::mpsc::RecvTimeoutError::Disconnected)),
+                };
+                match received {
+                    Ok(chunk) => pending.push(chunk),
+                    // Every sender is gone: the proxy stopped.
+                    Err(true) if pending.is_empty() => return,
+                    Err(_) => {}
+                }
+                while pending.peek().is_some_and(|next| next.due <= Instant::now()) {
+                    if let Some(chunk) = pending.pop() {
+                        let _ = chunk.to.send(chunk.bytes);
+                    }
+                }
+            }
+        });
+        Self { schedule }
+    }
+
+    /// Queues `bytes` for `to` at `due`; `false` if the line is gone.
+    fn schedule(&self, due: Instant, bytes: Vec<u8>, to: &mpsc::UnboundedSender<Vec<u8>>) -> bool {
+        static ORDER: AtomicU64 = AtomicU64::new(0);
+        let order = ORDER.fetch_add(1, SeqCst);
+        let to = to.clone();
+        self.schedule
+            .send(Scheduled {
+                due,
+                order,
+                bytes,
+                to,
+            })
+            .is_ok()
+    }
 }

@@ -57,6 +57,15 @@ struct Queue {
     next_id: u64,
 }
 
+/// How a function process is started, beyond Lambda's variables.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// The `cgroup.procs` of a CPU quota to run in (see [`crate::cpu::CpuQuota`]).
+    pub cpu_quota: Option<std::path::PathBuf>,
+    /// A program the binary runs under (e.g. `strace -f -o FILE`).
+    pub wrapper: Vec<String>,
+}
+
 /// A Runtime API endpoint with one function process behind it.
 pub struct RuntimeApi {
     address: SocketAddr,
@@ -101,6 +110,17 @@ impl RuntimeApi {
     /// Starts `binary` as Lambda would (the runtime's variables plus `env`); its stdout
     /// (the function's logs) goes to `output`, its stderr is inherited.
     pub fn spawn_function(&mut self, binary: &Path, env: &[(&str, &str)], output: Stdio) {
+        self.spawn_function_with(binary, env, output, &Launch::default());
+    }
+
+    /// [`spawn_function`](Self::spawn_function) under a CPU quota and/or a wrapper program.
+    pub fn spawn_function_with(
+        &mut self,
+        binary: &Path,
+        env: &[(&str, &str)],
+        output: Stdio,
+        launch: &Launch,
+    ) {
         let name = binary.file_name().and_then(OsStr::to_str).unwrap_or("function");
         let runtime_env = [
             ("AWS_LAMBDA_RUNTIME_API", self.address()),
@@ -108,13 +128,22 @@ impl RuntimeApi {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_string()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
         ];
-        let mut args: Vec<String> = runtime_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // `env NAME=value ... [wrapper ...] binary`, so the watchdog shell passes the variables
+        // through; with a quota, a shell joins the cgroup first and then becomes that command.
+        let mut args: Vec<String> = Vec::new();
+        if let Some(procs) = &launch.cpu_quota {
+            args.extend(["sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
+            args.push(procs.display().to_string());
+        }
+        args.push("env".into());
+        args.extend(runtime_env.iter().map(|(k, v)| format!("{k}={v}")));
         args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        args.extend(launch.wrapper.iter().cloned());
         args.push(binary.display().to_string());
-        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let (program, rest) = args.split_first().expect("a command");
+        let rest: Vec<&OsStr> = rest.iter().map(OsStr::new).collect();
         let spawned_at = Instant::now();
-        // `env NAME=value ... binary`, so the watchdog shell passes the variables through.
-        self.function = Some((TiedProcess::spawn("env", &args, output), spawned_at));
+        self.function = Some((TiedProcess::spawn(program, &rest, output), spawned_at));
     }
 
     /// Waits until the function has finished its init (its first `next` call) and returns

@@ -1,6 +1,6 @@
 use shared::{App, api};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::logging::init();
     let app = App::from_env().await?;

@@ -13,7 +13,9 @@ use testkit::workspace_root;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [function, event_file] = args.as_slice() else {
-        eprintln!("usage: invoke <function> <event.json>   e.g. invoke get-current-user events/get-current-user.bearer.json");
+        eprintln!(
+            "usage: invoke <function> <event.json>   e.g. invoke get-current-user events/get-current-user.bearer.json"
+        );
         return ExitCode::from(2);
     };
     let event = match std::fs::read_to_string(event_file) {
