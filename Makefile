@@ -43,7 +43,7 @@ build: tools
 
 ## bench: cold start, round trips, warm overhead, freezes, size and memory under Lambda-like
 ## conditions (TLS, RTT, a 128 MB CPU share); prints the tables
-bench: deps interpreters
+bench: deps tools interpreters
 	cargo build --release --locked --bins $(addprefix -p ,$(FUNCTIONS)) -p testkit
 	target/release/bench
 

@@ -395,7 +395,7 @@ fn the_specs_examples_print_what_the_spec_shows() {
                     .unwrap_or_else(|| panic!("{file}: {output}"))
                     .to_string(),
             };
-            assert_eq!(new.len(), 86, "{file} printed {output}");
+            assert_eq!(new.len(), 100, "{file} printed {output}");
             assert_eq!(
                 call("GET", "/api/users/me/", &[("Authorization", &bearer(&token))]).0,
                 401
@@ -420,6 +420,31 @@ fn the_specs_examples_print_what_the_spec_shows() {
         (&json!(true), &json!(id))
     );
     assert_not_logged(&[&token]);
+}
+
+#[test]
+fn make_run_on_someone_elses_store_prints_none_of_their_credentials() {
+    let secret_access_key = format!("caller-secret-access-key-{}", std::process::id());
+    let token_key = format!("the-callers-own-token-key-of-32-bytes-{}", std::process::id());
+    let settings = [
+        format!(
+            "AWS_ENDPOINT_URL_DYNAMODB={}",
+            testkit::dynamodb_local().endpoint()
+        ),
+        format!("TABLE_NAME=theirs-{}", testkit::free_port()),
+        "AWS_ACCESS_KEY_ID=local".to_string(),
+        format!("AWS_SECRET_ACCESS_KEY={secret_access_key}"),
+        format!("TOKEN_KEY={token_key}"),
+    ];
+    let api = LocalApi::start_with("info", &settings);
+    let printed = api.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(printed.contains("not printed: they are yours"), "{printed}");
+    for secret in [&secret_access_key, &token_key] {
+        assert!(
+            !printed.contains(secret.as_str()),
+            "make run printed a secret of the caller's"
+        );
+    }
 }
 
 #[test]

@@ -140,7 +140,7 @@ fn every_event_gets_the_contracts_answer_from_the_built_function() {
                 None if function == "regenerate-access-token" => {
                     let new = actual["access_token"].as_str().unwrap();
                     assert!(
-                        new.len() == 86 && new != demo["access_token"],
+                        new.len() == 100 && new != demo["access_token"],
                         "{function}.{case}: {actual}"
                     );
                 }

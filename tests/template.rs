@@ -20,8 +20,13 @@ const LOCAL_ENV: &str = "local-env.json";
 struct Function {
     method: String,
     path: String,
+    /// DynamoDB actions, and the resources of those statements.
     actions: BTreeSet<String>,
     resources: Vec<String>,
+    /// `dynamodb:Attributes`, where a statement limits them.
+    attributes: Option<BTreeSet<String>>,
+    /// Statements on anything but DynamoDB, as `(actions, resource)`.
+    others: Vec<(String, String)>,
 }
 
 fn template() -> Yaml {
@@ -75,12 +80,22 @@ fn functions() -> BTreeMap<String, Function> {
         );
         let mut actions = BTreeSet::new();
         let mut resources = Vec::new();
+        let mut attributes = None;
+        let mut others = Vec::new();
         for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
             for statement in policy["Statement"].as_sequence().expect("inline statements only") {
                 assert_eq!(statement["Effect"].as_str(), Some("Allow"));
                 let listed = statement["Action"].as_sequence().unwrap();
+                if !listed.iter().all(|action| text(action).starts_with("dynamodb:")) {
+                    others.push((text(&statement["Action"]), text(&statement["Resource"])));
+                    continue;
+                }
                 actions.extend(listed.iter().map(text));
                 resources.push(text(&statement["Resource"]));
+                let limited = &statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"];
+                if let Some(names) = limited.as_sequence() {
+                    attributes = Some(names.iter().map(text).collect());
+                }
             }
         }
         let function = Function {
@@ -88,6 +103,8 @@ fn functions() -> BTreeMap<String, Function> {
             path: api["Properties"]["Path"].as_str().unwrap().to_string(),
             actions,
             resources,
+            attributes,
+            others,
         };
         functions.insert(binary, function);
     }
@@ -113,7 +130,7 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
         let session = test.session(&user, Duration::from_secs(600)).await;
         // The init phase (App::from_env), then every way in.
         test.app.store().warm_up().await;
-        let forged = "A".repeat(86);
+        let forged = testkit::forged(&token);
         let ways = [
             vec![bearer(&token)],
             session_headers(&session, true),
@@ -138,7 +155,25 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
             "{binary}: {:?}",
             declared.resources
         );
+        if let Some(attributes) = &declared.attributes {
+            assert_eq!(
+                attributes,
+                &test.requests.attribute_names(),
+                "{binary}: dynamodb:Attributes lists exactly the attributes the requests name"
+            );
+        }
+        // Each function reads the token key's secret at init, and nothing else beyond the table.
+        assert_eq!(
+            declared.others,
+            [(
+                "[secretsmanager:GetSecretValue]".to_string(),
+                "If [CreateTokenKey, Ref TokenKey, Ref ExistingTokenKeySecretArn]".to_string()
+            )],
+            "{binary}"
+        );
     }
+    // The regenerate role can rewrite a token and nothing else.
+    assert!(functions()["regenerate-access-token"].attributes.is_some());
 }
 
 /// `cargo metadata`: the workspace's packages and its `[workspace.metadata]`.

@@ -1,12 +1,15 @@
-//! The four endpoints. Each reads like the contract: check the method, read the
-//! credential, make one store call, answer in the endpoint's family.
+//! The endpoints. Each reads like the contract: check the method, read the credential (or
+//! the form), make one store call (a login: a read, then a write), answer in the endpoint's
+//! family.
 
-use lambda_http::http::Method;
+use lambda_http::http::header::SET_COOKIE;
+use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Request, Response};
 
 use crate::App;
 use crate::auth::{self, Credential};
-use crate::responses::{Failure, Family};
+use crate::responses::{Failure, Family, Refusal, no_content};
+use crate::sign_in;
 use crate::users::{AccessTokenBody, AuthUser, CurrentUser};
 
 /// `GET /api/users/me/` (Bearer).
@@ -42,7 +45,7 @@ pub async fn regenerate_access_token(app: &App, request: Request) -> Response<Bo
             allow(&request, Method::POST)?;
             let credential = auth::bearer_or_session(&request)?;
             if let Credential::Session(session) = &credential {
-                auth::check_csrf(&request, app.token_key(), session)?;
+                app.check_csrf(&request, session).await?;
             }
             let token = app.regenerate_token(&credential).await?;
             Ok(AccessTokenBody::new(&token))
@@ -62,6 +65,50 @@ pub async fn get_auth_user(app: &App, request: Request) -> Response<Body> {
         }
         .await,
     )
+}
+
+/// `POST /api/auth/login/`: email and password (JSON or a form) for a new session, handed
+/// out in the `sessionid` and `csrftoken` cookies.
+pub async fn login(app: &App, request: Request) -> Response<Body> {
+    let outcome = async {
+        allow(&request, Method::POST)?;
+        let form = sign_in::parse_form(&request)?;
+        app.sign_in(&form.email, &form.password).await
+    }
+    .await;
+    match outcome {
+        Ok(signed_in) => {
+            let cookies = sign_in::session_cookies(&signed_in.session, app.session_ttl());
+            with_cookies(Family::V1.respond(Ok(signed_in.body)), &cookies)
+        }
+        Err(failure) => Family::V1.respond::<()>(Err(failure)),
+    }
+}
+
+/// `POST /api/auth/logout/` (session with CSRF): ends the session and both cookies; 204.
+pub async fn logout(app: &App, request: Request) -> Response<Body> {
+    let outcome = async {
+        allow(&request, Method::POST)?;
+        let Credential::Session(session) = auth::bearer_or_session(&request)? else {
+            return Err(Failure::NotAuthenticated(Refusal::Missing));
+        };
+        app.check_csrf(&request, &session).await?;
+        app.sign_out(&session).await
+    }
+    .await;
+    match outcome {
+        Ok(()) => with_cookies(no_content(), &sign_in::expired_cookies()),
+        Err(failure) => Family::V1.respond::<()>(Err(failure)),
+    }
+}
+
+fn with_cookies(mut response: Response<Body>, cookies: &[String]) -> Response<Body> {
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// The endpoint's method passes; `OPTIONS` is a CORS preflight for it. API Gateway answers

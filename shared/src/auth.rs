@@ -6,8 +6,8 @@ use lambda_http::Request;
 use lambda_http::http::header::{AUTHORIZATION, COOKIE};
 use subtle::ConstantTimeEq;
 
-use crate::responses::Failure;
-use crate::tokens::{AccessToken, SessionId, TokenKey};
+use crate::responses::{Failure, Refusal};
+use crate::tokens::{AccessToken, KeyRing, SessionId};
 
 pub const SESSION_COOKIE: &str = "sessionid";
 pub const CSRF_COOKIE: &str = "csrftoken";
@@ -33,21 +33,25 @@ fn authorization(request: &Request) -> Authorization {
     let Some(value) = values.next() else {
         return Authorization::Absent;
     };
+    let malformed = || Authorization::Bearer(Err(Failure::InvalidToken(Refusal::Malformed)));
     if values.next().is_some() {
         // Two Authorization headers: which one the client meant is anyone's guess.
-        return Authorization::Bearer(Err(Failure::InvalidToken));
+        return malformed();
     }
     let Ok(value) = value.to_str() else {
-        return Authorization::Bearer(Err(Failure::InvalidToken));
+        return malformed();
     };
     let mut parts = value.split_ascii_whitespace();
     match parts.next() {
         None => Authorization::Absent,
         Some(scheme) if !scheme.eq_ignore_ascii_case("bearer") => Authorization::OtherScheme,
         Some(_) => match (parts.next(), parts.next()) {
-            (Some(token), None) => Authorization::Bearer(token.parse().map_err(|_| Failure::InvalidToken)),
+            (Some(token), None) => match token.parse() {
+                Ok(token) => Authorization::Bearer(Ok(token)),
+                Err(_) => malformed(),
+            },
             // `Bearer` alone, or with extra parts.
-            _ => Authorization::Bearer(Err(Failure::InvalidToken)),
+            _ => malformed(),
         },
     }
 }
@@ -56,7 +60,9 @@ fn authorization(request: &Request) -> Authorization {
 pub fn bearer_token(request: &Request) -> Result<AccessToken, Failure> {
     match authorization(request) {
         Authorization::Bearer(token) => token,
-        Authorization::Absent | Authorization::OtherScheme => Err(Failure::NotAuthenticated),
+        Authorization::Absent | Authorization::OtherScheme => {
+            Err(Failure::NotAuthenticated(Refusal::Missing))
+        }
     }
 }
 
@@ -64,18 +70,22 @@ pub fn bearer_token(request: &Request) -> Result<AccessToken, Failure> {
 pub fn bearer_or_session(request: &Request) -> Result<Credential, Failure> {
     match authorization(request) {
         Authorization::Bearer(token) => token.map(Credential::Bearer),
-        Authorization::Absent | Authorization::OtherScheme => cookie(request, SESSION_COOKIE)
-            .and_then(|value| value.parse().ok())
-            .map(Credential::Session)
-            .ok_or(Failure::NotAuthenticated),
+        Authorization::Absent | Authorization::OtherScheme => match cookie(request, SESSION_COOKIE) {
+            None => Err(Failure::NotAuthenticated(Refusal::Missing)),
+            Some(value) => value
+                .parse()
+                .map(Credential::Session)
+                .map_err(|_| Failure::NotAuthenticated(Refusal::Malformed)),
+        },
     }
 }
 
 /// Django's CSRF rule for a session-authenticated unsafe request: the `csrftoken` cookie
 /// must be the token bound to this session, and the `X-CSRFToken` header must repeat it.
 /// A cross-site attacker can make the browser send the cookies but cannot read them to
-/// set the header.
-pub fn check_csrf(request: &Request, key: &TokenKey, session: &SessionId) -> Result<(), Failure> {
+/// set the header. A session id that is not ours is a 401, before any of this.
+pub fn check_csrf(request: &Request, keys: &KeyRing, session: &SessionId) -> Result<(), Failure> {
+    let expected = keys.csrf_token(session).map_err(Failure::NotAuthenticated)?;
     let cookie = cookie(request, CSRF_COOKIE).ok_or(Failure::CsrfFailed("CSRF cookie not set."))?;
     let header = request
         .headers()
@@ -87,7 +97,7 @@ pub fn check_csrf(request: &Request, key: &TokenKey, session: &SessionId) -> Res
             "CSRF token from the 'X-Csrftoken' HTTP header incorrect.",
         ));
     }
-    if !bool::from(cookie.as_bytes().ct_eq(key.csrf_token(session).as_bytes())) {
+    if !bool::from(cookie.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(Failure::CsrfFailed("CSRF token incorrect."));
     }
     Ok(())
@@ -119,12 +129,16 @@ mod tests {
     use lambda_http::Body;
     use lambda_http::http::HeaderValue;
 
-    fn key() -> TokenKey {
-        TokenKey::new(&[9; 32]).unwrap()
+    fn keys() -> KeyRing {
+        KeyRing::single(crate::tokens::TokenKey::new(&[9; 32]).unwrap())
     }
 
     fn token() -> AccessToken {
-        key().access_token(new_user_id().unwrap(), TokenNonce::generate().unwrap())
+        keys().access_token(new_user_id().unwrap(), TokenNonce::generate().unwrap())
+    }
+
+    fn session() -> SessionId {
+        keys().new_session(new_user_id().unwrap()).unwrap()
     }
 
     fn request(headers: &[(&str, &[u8])]) -> Request {
@@ -155,15 +169,15 @@ mod tests {
     fn no_header_or_another_scheme_is_not_authenticated() {
         assert!(matches!(
             bearer_token(&request(&[])),
-            Err(Failure::NotAuthenticated)
+            Err(Failure::NotAuthenticated(_))
         ));
         assert!(matches!(
             bearer_token(&with_authorization("")),
-            Err(Failure::NotAuthenticated)
+            Err(Failure::NotAuthenticated(_))
         ));
         assert!(matches!(
             bearer_token(&with_authorization("Basic dXNlcjpwYXNz")),
-            Err(Failure::NotAuthenticated)
+            Err(Failure::NotAuthenticated(_))
         ));
     }
 
@@ -182,27 +196,27 @@ mod tests {
             assert!(
                 matches!(
                     bearer_token(&with_authorization(&value)),
-                    Err(Failure::InvalidToken)
+                    Err(Failure::InvalidToken(_))
                 ),
                 "{value}"
             );
         }
         let non_ascii = request(&[("authorization", "Bearer é".as_bytes())]);
-        assert!(matches!(bearer_token(&non_ascii), Err(Failure::InvalidToken)));
+        assert!(matches!(bearer_token(&non_ascii), Err(Failure::InvalidToken(_))));
         let twice = request(&[
             ("authorization", format!("Bearer {token}").as_bytes()),
             ("authorization", b"Bearer x"),
         ]);
-        assert!(matches!(bearer_token(&twice), Err(Failure::InvalidToken)));
+        assert!(matches!(bearer_token(&twice), Err(Failure::InvalidToken(_))));
         // API Gateway delivers repeated headers joined with commas.
         let joined = with_authorization(&format!("Bearer {token},Bearer {token}"));
-        assert!(matches!(bearer_token(&joined), Err(Failure::InvalidToken)));
+        assert!(matches!(bearer_token(&joined), Err(Failure::InvalidToken(_))));
     }
 
     #[test]
     fn bearer_wins_over_the_session_cookie() {
         let token = token();
-        let session = SessionId::generate(token.user_id()).unwrap();
+        let session = keys().new_session(token.user_id()).unwrap();
         let both = request(&[
             ("authorization", format!("Bearer {token}").as_bytes()),
             ("cookie", format!("sessionid={session}").as_bytes()),
@@ -214,13 +228,13 @@ mod tests {
         ]);
         assert!(matches!(
             bearer_or_session(&broken_bearer),
-            Err(Failure::InvalidToken)
+            Err(Failure::InvalidToken(_))
         ));
     }
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
-        let session = SessionId::generate(new_user_id().unwrap()).unwrap();
+        let session = session();
         let cookies = format!("theme=dark; sessionid={session}; csrftoken=abc");
         let found = bearer_or_session(&request(&[("cookie", cookies.as_bytes())]));
         assert!(matches!(found, Ok(Credential::Session(s)) if s == session));
@@ -233,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_non_ascii_byte_in_another_cookie_does_not_hide_the_session() {
-        let session = SessionId::generate(new_user_id().unwrap()).unwrap();
+        let session = session();
         // Another application on the domain, as UTF-8 and as a stray Latin-1 byte, before and after.
         for others in [&b"name=Jos\xc3\xa9"[..], b"pref=caf\xe9", b"\xff\xfe=\x80"] {
             let mut before = others.to_vec();
@@ -265,7 +279,7 @@ mod tests {
             assert!(
                 matches!(
                     bearer_or_session(&request(&[("cookie", cookies)])),
-                    Err(Failure::NotAuthenticated)
+                    Err(Failure::NotAuthenticated(_))
                 ),
                 "{cookies:?}"
             );
@@ -274,9 +288,9 @@ mod tests {
 
     #[test]
     fn csrf_needs_the_cookie_and_a_matching_header_bound_to_the_session() {
-        let key = key();
-        let session = SessionId::generate(new_user_id().unwrap()).unwrap();
-        let csrf = key.csrf_token(&session);
+        let key = keys();
+        let session = session();
+        let csrf = key.csrf_token(&session).unwrap();
         let cookie = format!("sessionid={session}; csrftoken={csrf}");
         let reason = |headers: &[(&str, &[u8])]| match check_csrf(&request(headers), &key, &session) {
             Ok(()) => "ok",
@@ -296,8 +310,8 @@ mod tests {
             reason(&[("cookie", cookie.as_bytes()), ("x-csrftoken", b"other")]),
             "CSRF token from the 'X-Csrftoken' HTTP header incorrect."
         );
-        let other_session = SessionId::generate(new_user_id().unwrap()).unwrap();
-        let foreign = key.csrf_token(&other_session);
+        let other_session = keys().new_session(new_user_id().unwrap()).unwrap();
+        let foreign = key.csrf_token(&other_session).unwrap();
         let foreign_cookie = format!("csrftoken={foreign}");
         assert_eq!(
             reason(&[

@@ -3,12 +3,14 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `TABLE_NAME` | the DynamoDB table (required) |
-//! | `TOKEN_KEY` | the server secret tokens are derived with, at least 32 bytes (required) |
+//! | `TOKEN_KEY_SECRET_ARN` | the Secrets Manager secret holding the token keys (deployments) |
+//! | `TOKEN_KEY`, `TOKEN_KEY_PREVIOUS` | or the keys themselves, at least 32 bytes each; the previous one only verifies (local runs, tests, `usersctl`) |
 //! | `TOKEN_TTL_SECONDS` | access-token lifetime; unset or empty = tokens never expire |
+//! | `SESSION_TTL_SECONDS` | how long a sign-in lasts; unset or empty = 14 days (Django's default) |
 //! | `ALLOWED_ORIGINS` | comma-separated origins allowed to call the API from a browser, with credentials |
 //! | `AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB`, ... | the standard AWS configuration |
 //!
-//! A function reads its AWS settings from Lambda's environment ([`function_client`]);
+//! A function reads its AWS settings from Lambda's environment ([`LambdaEnvironment`]);
 //! `usersctl` and the tests use every standard source ([`aws_sdk_config`]).
 
 use std::fmt;
@@ -28,13 +30,31 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::cors::AllowedOrigins;
-use crate::tokens::{MIN_KEY_LEN, TokenKey};
+use crate::keys::Keys;
+use crate::tokens::{KeyRing, MIN_KEY_LEN, TokenKey};
 
 pub struct Config {
     pub table_name: String,
-    pub token_key: TokenKey,
+    pub key_source: KeySource,
     pub token_ttl: Option<Duration>,
+    /// How long a session opened by a sign-in lasts.
+    pub session_ttl: Duration,
     pub allowed_origins: AllowedOrigins,
+}
+
+/// A sign-in lasts this long unless `SESSION_TTL_SECONDS` says otherwise (Django's
+/// `SESSION_COOKIE_AGE`).
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// Where the token keys come from.
+#[derive(Debug)]
+pub enum KeySource {
+    /// `TOKEN_KEY` and, during a rotation, `TOKEN_KEY_PREVIOUS`. For local runs, tests and
+    /// `usersctl` only: in a function's environment the key is readable by whoever may read
+    /// its configuration.
+    Environment(Box<KeyRing>),
+    /// `TOKEN_KEY_SECRET_ARN`: read at init (see [`crate::keys`]).
+    SecretsManager(String),
 }
 
 /// A setting is missing or unusable. Names the variable, never echoes a secret value.
@@ -49,6 +69,22 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl KeySource {
+    /// The keys: the environment's as they are, or the secret's as read now (with
+    /// `secretsmanager`, called only then).
+    pub async fn load(
+        &self,
+        secretsmanager: impl FnOnce() -> aws_sdk_secretsmanager::Client,
+    ) -> Result<Keys, ConfigError> {
+        match self {
+            Self::Environment(ring) => Ok(Keys::fixed(ring.as_ref().clone())),
+            Self::SecretsManager(secret_id) => Keys::from_secret(secretsmanager(), secret_id.clone())
+                .await
+                .map_err(|error| ConfigError(error.to_string())),
+        }
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -59,24 +95,47 @@ impl Config {
         let table_name = lookup("TABLE_NAME")
             .filter(|name| !name.is_empty())
             .ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
-        let token_key = lookup("TOKEN_KEY")
-            .and_then(|key| TokenKey::new(key.as_bytes()))
-            .ok_or_else(|| {
-                ConfigError(format!(
-                    "TOKEN_KEY must be set to a secret of at least {MIN_KEY_LEN} bytes"
-                ))
-            })?;
-        let token_ttl = match lookup("TOKEN_TTL_SECONDS").as_deref().map(str::trim) {
-            None | Some("") => None,
+        let key = |name: &str| -> Result<Option<TokenKey>, ConfigError> {
+            match lookup(name).filter(|key| !key.is_empty()) {
+                None => Ok(None),
+                Some(key) => TokenKey::new(key.as_bytes()).map(Some).ok_or_else(|| {
+                    ConfigError(format!("{name} must be a secret of at least {MIN_KEY_LEN} bytes"))
+                }),
+            }
+        };
+        let secret = lookup("TOKEN_KEY_SECRET_ARN").filter(|arn| !arn.is_empty());
+        let key_source = match (secret, key("TOKEN_KEY")?, key("TOKEN_KEY_PREVIOUS")?) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(ConfigError(
+                    "set TOKEN_KEY_SECRET_ARN or TOKEN_KEY, not both".into(),
+                ));
+            }
+            (Some(arn), None, None) => KeySource::SecretsManager(arn),
+            (None, Some(current), previous) => {
+                KeySource::Environment(Box::new(KeyRing::new(current, previous).ok_or_else(|| {
+                    ConfigError("TOKEN_KEY_PREVIOUS is the same key as TOKEN_KEY".into())
+                })?))
+            }
+            (None, None, _) => {
+                return Err(ConfigError(format!(
+                    "set TOKEN_KEY_SECRET_ARN, or TOKEN_KEY to a secret of at least {MIN_KEY_LEN} bytes"
+                )));
+            }
+        };
+        let seconds = |name: &str| match lookup(name).as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            // Up to ten years: anything longer cannot be a date the store and cookies print.
             Some(text) => match text.parse::<u64>() {
-                Ok(seconds) if seconds > 0 => Some(Duration::from_secs(seconds)),
-                _ => {
-                    return Err(ConfigError(format!(
-                        "TOKEN_TTL_SECONDS must be a positive whole number of seconds, not {text:?}"
-                    )));
+                Ok(seconds) if seconds > 0 && seconds <= 315_360_000 => {
+                    Ok(Some(Duration::from_secs(seconds)))
                 }
+                _ => Err(ConfigError(format!(
+                    "{name} must be a whole number of seconds from 1 to 315360000, not {text:?}"
+                ))),
             },
         };
+        let token_ttl = seconds("TOKEN_TTL_SECONDS")?;
+        let session_ttl = seconds("SESSION_TTL_SECONDS")?.unwrap_or(DEFAULT_SESSION_TTL);
         let origins = lookup("ALLOWED_ORIGINS").unwrap_or_default();
         let allowed_origins = AllowedOrigins::parse(&origins).ok_or_else(|| {
             ConfigError(format!(
@@ -85,8 +144,9 @@ impl Config {
         })?;
         Ok(Self {
             table_name,
-            token_key,
+            key_source,
             token_ttl,
+            session_ttl,
             allowed_origins,
         })
     }
@@ -186,18 +246,23 @@ impl HttpClient for BuiltOnFirstUse {
     }
 }
 
-/// Whether `url`'s host is this machine's loopback interface.
-fn is_loopback(url: &str) -> bool {
+/// The host of a URL (`[::1]` without its brackets).
+fn host(url: &str) -> &str {
     let authority = url
         .split_once("://")
         .map_or(url, |(_, rest)| rest)
         .split(['/', '?'])
         .next()
         .unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
+    match authority.strip_prefix('[') {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
         None => authority.split(':').next().unwrap_or_default(),
-    };
+    }
+}
+
+/// Whether `url`'s host is this machine's loopback interface.
+pub fn is_loopback(url: &str) -> bool {
+    let host = host(url);
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()
@@ -224,42 +289,107 @@ pub async fn aws_sdk_config() -> SdkConfig {
         .await
 }
 
-/// The DynamoDB client of a function, from Lambda's environment alone: `AWS_REGION`, the
-/// execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_SESSION_TOKEN`, valid for the life of the execution environment) and, for local
-/// runs, `AWS_ENDPOINT_URL_DYNAMODB`. No profile files are read at cold start, and no
-/// credential chain (STS, SSO, IMDS) is linked into the functions.
-pub fn function_client() -> Result<Client, ConfigError> {
-    function_client_from(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+/// A function's AWS clients, from Lambda's environment alone: `AWS_REGION`, the execution
+/// role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, valid
+/// for the life of the execution environment) and, for local runs, `AWS_ENDPOINT_URL_DYNAMODB`
+/// and `AWS_ENDPOINT_URL_SECRETS_MANAGER`. No profile files are read at cold start, and no
+/// credential chain (STS, SSO, IMDS) is linked into the functions. Both clients share one
+/// HTTPS client (one connector, one pool).
+pub struct LambdaEnvironment {
+    region: Region,
+    credentials: Credentials,
+    http: SharedHttpClient,
+    dynamodb_endpoint: Option<String>,
+    secretsmanager_endpoint: Option<String>,
 }
 
-fn function_client_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Client, ConfigError> {
-    let required = |name: &str| lookup(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
-    let credentials = Credentials::new(
-        required("AWS_ACCESS_KEY_ID")?,
-        required("AWS_SECRET_ACCESS_KEY")?,
-        lookup("AWS_SESSION_TOKEN"),
-        None,
-        "lambda-environment",
-    );
-    let endpoint = lookup("AWS_ENDPOINT_URL_DYNAMODB");
-    let test_ca = lookup(TEST_CA_VARIABLE);
-    if test_ca.is_some() && !endpoint.as_deref().is_some_and(is_loopback) {
-        return Err(ConfigError(format!(
-            "{TEST_CA_VARIABLE} is for local tests: it is refused unless AWS_ENDPOINT_URL_DYNAMODB is a loopback address"
-        )));
+impl LambdaEnvironment {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
     }
-    let mut config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(required("AWS_REGION")?))
-        .credentials_provider(credentials)
-        .http_client(https_client(test_ca.as_deref())?)
-        .timeout_config(timeouts())
-        .retry_config(retries());
-    if let Some(endpoint) = endpoint {
-        config = config.endpoint_url(endpoint);
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &str| lookup(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
+        let credentials = Credentials::new(
+            required("AWS_ACCESS_KEY_ID")?,
+            required("AWS_SECRET_ACCESS_KEY")?,
+            lookup("AWS_SESSION_TOKEN"),
+            None,
+            "lambda-environment",
+        );
+        let dynamodb_endpoint = lookup("AWS_ENDPOINT_URL_DYNAMODB");
+        // The SDK's own name for it: the service id "Secrets Manager" (aws-sdk-secretsmanager's
+        // `service_config_key("Secrets Manager", "AWS_ENDPOINT_URL", ..)`), so usersctl agrees.
+        let secretsmanager_endpoint = lookup("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+        let test_ca = lookup(TEST_CA_VARIABLE);
+        let all_loopback = dynamodb_endpoint.as_deref().is_some_and(is_loopback)
+            && secretsmanager_endpoint.as_deref().is_none_or(is_loopback);
+        if test_ca.is_some() && !all_loopback {
+            return Err(ConfigError(format!(
+                "{TEST_CA_VARIABLE} is for local tests: it is refused unless AWS_ENDPOINT_URL_DYNAMODB (and AWS_ENDPOINT_URL_SECRETS_MANAGER, if set) is a loopback address"
+            )));
+        }
+        Ok(Self {
+            region: Region::new(required("AWS_REGION")?),
+            credentials,
+            http: https_client(test_ca.as_deref())?,
+            dynamodb_endpoint,
+            secretsmanager_endpoint,
+        })
     }
-    Ok(Client::from_conf(config.build()))
+
+    /// Whether DynamoDB is this machine's, or the host of a `sam local` container: where the
+    /// public development key may be used.
+    pub fn store_is_local(&self) -> bool {
+        is_local_store(self.dynamodb_endpoint.as_deref())
+    }
+
+    pub fn dynamodb(&self) -> Client {
+        let mut config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(self.region.clone())
+            .credentials_provider(self.credentials.clone())
+            .http_client(self.http.clone())
+            .timeout_config(timeouts())
+            .retry_config(retries());
+        if let Some(endpoint) = &self.dynamodb_endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        Client::from_conf(config.build())
+    }
+
+    pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        let mut config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(self.region.clone())
+            .credentials_provider(self.credentials.clone())
+            .http_client(self.http.clone())
+            .timeout_config(timeouts())
+            .retry_config(retries());
+        if let Some(endpoint) = &self.secretsmanager_endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        aws_sdk_secretsmanager::Client::from_conf(config.build())
+    }
+}
+
+/// Whether a DynamoDB endpoint is this machine's, or the host of a `sam local` container.
+pub fn is_local_store(endpoint: Option<&str>) -> bool {
+    endpoint.is_some_and(|endpoint| is_loopback(endpoint) || host(endpoint) == "host.docker.internal")
+}
+
+/// The public development key (`dev-only-...`) is refused unless the store is a local one:
+/// its tokens are forgeable by anyone who has read this repository.
+pub fn refuse_public_key_off_local(keys: &KeyRing, store_is_local: bool) -> Result<(), ConfigError> {
+    let public = std::iter::once(keys.current())
+        .chain(keys.previous())
+        .any(TokenKey::is_public_dev_key);
+    if public && !store_is_local {
+        return Err(ConfigError(
+            "the token key is the public development key (dev-only-...): it is refused unless AWS_ENDPOINT_URL_DYNAMODB is a local DynamoDB (localhost, 127.0.0.1, ::1, host.docker.internal)".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -282,7 +412,76 @@ mod tests {
             "TABLE_NAME is not set"
         );
         let error = config(&[("TABLE_NAME", "users")]).err().unwrap().to_string();
-        assert!(error.starts_with("TOKEN_KEY must be set"), "{error}");
+        assert!(
+            error.starts_with("set TOKEN_KEY_SECRET_ARN, or TOKEN_KEY"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn keys_come_from_the_environment_or_a_secret_not_both() {
+        let base = [("TABLE_NAME", "users")];
+        let with = |vars: &[(&str, &str)]| config(&[base.as_slice(), vars].concat());
+        assert!(matches!(
+            with(&[(
+                "TOKEN_KEY_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k"
+            )]),
+            Ok(Config {
+                key_source: KeySource::SecretsManager(_),
+                ..
+            })
+        ));
+        let previous = "fedcba9876543210fedcba9876543210";
+        let Ok(Config {
+            key_source: KeySource::Environment(keys),
+            ..
+        }) = with(&[("TOKEN_KEY", KEY), ("TOKEN_KEY_PREVIOUS", previous)])
+        else {
+            panic!("two environment keys")
+        };
+        assert!(keys.previous().is_some());
+        assert!(with(&[("TOKEN_KEY", KEY), ("TOKEN_KEY_PREVIOUS", KEY)]).is_err());
+        assert!(with(&[("TOKEN_KEY", KEY), ("TOKEN_KEY_SECRET_ARN", "arn")]).is_err());
+        let error = with(&[("TOKEN_KEY", KEY), ("TOKEN_KEY_PREVIOUS", "short")])
+            .err()
+            .unwrap();
+        assert!(error.to_string().starts_with("TOKEN_KEY_PREVIOUS must be"));
+    }
+
+    #[test]
+    fn the_public_dev_key_is_refused_unless_the_store_is_local() {
+        let dev = KeyRing::single(TokenKey::new(b"dev-only-insecure-token-key-do-not-deploy").unwrap());
+        let real = KeyRing::single(TokenKey::new(KEY.as_bytes()).unwrap());
+        let store_is_local = |endpoint: Option<&str>| {
+            let mut vars = vec![
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ACCESS_KEY_ID", "a"),
+                ("AWS_SECRET_ACCESS_KEY", "b"),
+            ];
+            vars.extend(endpoint.map(|endpoint| ("AWS_ENDPOINT_URL_DYNAMODB", endpoint)));
+            LambdaEnvironment::from_lookup(|name| {
+                vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+            })
+            .unwrap()
+            .store_is_local()
+        };
+        for endpoint in [None, Some("https://dynamodb.eu-west-1.amazonaws.com")] {
+            assert!(!store_is_local(endpoint));
+            let error = refuse_public_key_off_local(&dev, store_is_local(endpoint))
+                .err()
+                .unwrap();
+            assert!(error.to_string().contains("public development key"), "{error}");
+            assert!(refuse_public_key_off_local(&real, store_is_local(endpoint)).is_ok());
+        }
+        for endpoint in [
+            "http://127.0.0.1:8000",
+            "http://localhost:8000",
+            "http://host.docker.internal:8000",
+        ] {
+            assert!(store_is_local(Some(endpoint)), "{endpoint}");
+            assert!(refuse_public_key_off_local(&dev, true).is_ok());
+        }
     }
 
     #[test]
@@ -305,7 +504,9 @@ mod tests {
     #[test]
     fn a_function_client_needs_a_region_and_credentials() {
         let with = |vars: &[(&str, &str)]| {
-            function_client_from(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+            LambdaEnvironment::from_lookup(|name| {
+                vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+            })
         };
         let error = with(&[("AWS_REGION", "eu-west-1")]).err().unwrap().to_string();
         assert_eq!(error, "AWS_ACCESS_KEY_ID is not set");
@@ -318,7 +519,7 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "a"),
             ("AWS_SECRET_ACCESS_KEY", "b"),
         ];
-        let client = with(&full).unwrap();
+        let client = with(&full).unwrap().dynamodb();
         assert_eq!(
             client.config().region().map(|r| r.to_string()),
             Some("eu-west-1".into())
@@ -335,7 +536,9 @@ mod tests {
                 (TEST_CA_VARIABLE, ca),
             ];
             vars.extend(endpoint.map(|endpoint| ("AWS_ENDPOINT_URL_DYNAMODB", endpoint)));
-            function_client_from(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+            LambdaEnvironment::from_lookup(|name| {
+                vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+            })
         };
         let ca = AMAZON_TRUST_ROOTS;
         for endpoint in [

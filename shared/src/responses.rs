@@ -5,7 +5,10 @@
 //! | 200 | the resource | `0`, `null` (resource in `data`) | success |
 //! | 204 | (no body) | (no body) | a CORS preflight (`OPTIONS`) |
 //! | 401 | `Not authenticated` | `-100000`, `Invalid or expired token` | no credential, or a wrong, expired or revoked one |
-//! | 401 | `Access token expired; regenerate it.` | | `GET .../token/` through a valid session whose token has expired |
+//! | 401 | `Access token expired; regenerate it.` | | `GET .../token/` through a valid session whose token has expired, or was made under a retired key |
+//! | 400 | what is wrong with the body | (not used) | a login without a JSON or form body holding `email` and `password` |
+//! | 401 | `Invalid email or password.` | (not used) | a login with a wrong password or an unknown email (the same answer, in about the same time) |
+//! | 429 | `Too many failed sign-in attempts; try again later.` | (not used) | a login for an account locked by failed attempts; `Retry-After` says when it opens |
 //! | 403 | `CSRF Failed: <reason>` | (not used) | session-authenticated POST without a matching CSRF token |
 //! | 409 | `Token regeneration conflicted with another request; try again.` | (not used) | two regenerations through one session at the same instant |
 //! | 500 | `A server error occurred.` | `-200000`, `Internal server error` | misconfiguration or a damaged record |
@@ -33,17 +36,52 @@ pub mod errno {
     pub const UNAUTHORIZED: i64 = -100_000;
     pub const CSRF_FAILED: i64 = -100_002;
     pub const CONFLICT: i64 = -100_003;
+    pub const BAD_REQUEST: i64 = -100_004;
+    pub const TOO_MANY_ATTEMPTS: i64 = -100_005;
     pub const INTERNAL: i64 = -200_000;
     pub const UNAVAILABLE: i64 = -200_001;
+}
+
+/// Why a credential was refused. Clients get the same 401 whatever the reason (telling a
+/// forger which part failed helps nobody else); logs and metrics get the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No credential this endpoint accepts.
+    Missing,
+    /// Not a token or session id of ours: shape, alphabet or checksum.
+    Malformed,
+    /// Made under a key that is not in use: retired by a rotation, or never ours.
+    UnknownKey,
+    /// Its tag does not verify: not made by us.
+    Forged,
+    /// Genuine, but past `TOKEN_TTL_SECONDS`, or an expired session.
+    Expired,
+    /// Genuine, but replaced by a regenerate, its user deleted or its session revoked: a
+    /// client that missed an update, or a leaked copy being tried.
+    Superseded,
+}
+
+impl Refusal {
+    /// The reason as logs and metrics name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::UnknownKey => "unknown_key",
+            Self::Forged => "forged",
+            Self::Expired => "expired",
+            Self::Superseded => "superseded",
+        }
+    }
 }
 
 /// What went wrong, as the client will be told.
 #[derive(Debug)]
 pub enum Failure {
-    /// No credential this endpoint accepts was presented (or the session is not valid).
-    NotAuthenticated,
-    /// A bearer token was presented but is malformed, forged, expired or revoked.
-    InvalidToken,
+    /// No credential this endpoint accepts was presented, or the session is not valid.
+    NotAuthenticated(Refusal),
+    /// A bearer token was presented but refused.
+    InvalidToken(Refusal),
     /// The reason, in Django's words (e.g. `CSRF cookie not set.`).
     CsrfFailed(&'static str),
     /// The session is valid but the user's access token has expired (`TOKEN_TTL_SECONDS`):
@@ -55,6 +93,12 @@ pub enum Failure {
     /// the request before the endpoint runs.
     Preflight(Method),
     Conflict,
+    /// The request body is not what the endpoint takes; the detail says what is wrong.
+    BadRequest(&'static str),
+    /// A login with a wrong password or an unknown email: one answer for both.
+    InvalidCredentials,
+    /// A login for an account locked by failed attempts, for this many more seconds.
+    TooManyAttempts(u64),
     Store(StoreError),
     Internal(String),
 }
@@ -115,7 +159,7 @@ impl Family {
                 errno::UNAUTHORIZED,
                 "Invalid or expired token",
             ),
-            Failure::NotAuthenticated | Failure::InvalidToken => (
+            Failure::NotAuthenticated(_) | Failure::InvalidToken(_) => (
                 StatusCode::UNAUTHORIZED,
                 "Not authenticated".to_string(),
                 errno::UNAUTHORIZED,
@@ -132,6 +176,24 @@ impl Family {
                 "Token regeneration conflicted with another request; try again.".to_string(),
                 errno::CONFLICT,
                 "Conflict",
+            ),
+            Failure::BadRequest(detail) => (
+                StatusCode::BAD_REQUEST,
+                (*detail).to_string(),
+                errno::BAD_REQUEST,
+                "Bad request",
+            ),
+            Failure::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "Invalid email or password.".to_string(),
+                errno::UNAUTHORIZED,
+                "Invalid email or password",
+            ),
+            Failure::TooManyAttempts(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-in attempts; try again later.".to_string(),
+                errno::TOO_MANY_ATTEMPTS,
+                "Too many attempts",
             ),
             Failure::Store(store) if store.transient => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -164,10 +226,13 @@ impl Family {
         let mut response = json_response(status, body);
         let headers = response.headers_mut();
         match failure {
-            Failure::NotAuthenticated => {
+            Failure::NotAuthenticated(_) | Failure::InvalidCredentials => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Failure::InvalidToken | Failure::TokenExpired => {
+            Failure::TooManyAttempts(seconds) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            Failure::InvalidToken(_) | Failure::TokenExpired => {
                 let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
                 headers.insert(WWW_AUTHENTICATE, challenge);
             }
@@ -184,6 +249,16 @@ impl Family {
 /// response for MISSING_AUTHENTICATION_TOKEN).
 pub fn route_not_found() -> Response<Body> {
     json_response(StatusCode::NOT_FOUND, json!({"message": "Not Found"}).to_string())
+}
+
+/// `204 No Content`: done, nothing to say (a sign-out).
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `204 No Content` with the preflight headers; the origin is added by the CORS step.
@@ -236,11 +311,11 @@ mod tests {
 
     #[test]
     fn unauthorized_bodies_match_the_contract() {
-        let v1 = Family::V1.respond::<()>(Err(Failure::NotAuthenticated));
+        let v1 = Family::V1.respond::<()>(Err(Failure::NotAuthenticated(Refusal::Missing)));
         assert_eq!(v1.status(), 401);
         assert_eq!(body(&v1), json!({"detail": "Not authenticated"}));
         assert_eq!(v1.headers()[WWW_AUTHENTICATE], "Bearer");
-        let v3 = Family::V3.respond::<()>(Err(Failure::InvalidToken));
+        let v3 = Family::V3.respond::<()>(Err(Failure::InvalidToken(Refusal::Forged)));
         assert_eq!(
             body(&v3),
             json!({"data": null, "success": false, "errno": -100000, "error": "Invalid or expired token"})

@@ -4,9 +4,9 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | user | `USER#<id>` | `USER` | profile, `token_nonce` (B), `token_issued_at` (N) |
+//! | user | `USER#<id>` | `USER` | profile, `token_nonce` (B), `token_key_id` (B), `token_issued_at` (N) |
 //! | session | `USER#<id>` | `SESSION#<keyed hash of the session id>` | `expires_at` (N, the TTL attribute) |
-//! | email claim | `EMAIL#<lower-cased email>` | `EMAIL` | `user_id`: makes emails unique |
+//! | email claim | `EMAIL#<lower-cased email>` | `EMAIL` | `user_id`: makes emails unique; `password_hash` (PHC string), `failed_logins` (N), `failures_since` (N): what a login reads in one `GetItem` |
 //!
 //! Sessions live in their user's partition, so removing a user finds them with one `Query`.
 //! Timestamps are whole epoch seconds; metadata are JSON text.
@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
@@ -27,7 +28,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::tokens::TokenNonce;
+use crate::tokens::{KeyId, TokenNonce};
 use crate::users::{CreateUserError, TokenState, User, normalized_email};
 
 /// The TTL attribute of session items (declared in `template.yaml` and by [`Store::create_table`]).
@@ -160,8 +161,10 @@ impl Store {
     /// up the SDK's lazy parts (trust roots, endpoint), so the first request does not. A
     /// store that is down then is only logged: requests will answer 503 until it is back.
     pub async fn warm_up(&self) {
+        // In a user's partition and asking for its key only, so that a role limited to users'
+        // items and to some attributes (the regenerate function's) may make it.
         let key = HashMap::from([
-            ("pk".to_string(), AttributeValue::S("WARM-UP".into())),
+            ("pk".to_string(), AttributeValue::S("USER#warm-up".into())),
             ("sk".to_string(), AttributeValue::S("WARM-UP".into())),
         ]);
         let result = self
@@ -169,6 +172,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
+            .projection_expression("pk")
             .send()
             .await;
         if let Err(error) = result {
@@ -292,24 +296,13 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(id)))
-            .update_expression("SET token_nonce = :nonce, token_issued_at = :issued_at")
+            .update_expression(SET_TOKEN)
             .condition_expression(condition)
-            .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
-            .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()));
+            .set_expression_attribute_values(Some(token_values(&new)));
         for (name, value) in condition_values {
             request = request.expression_attribute_values(name, value);
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(error.into()),
-        }
+        applied(request.send().await)
     }
 
     /// Replaces the user's token if the session is still valid at `now`, in one
@@ -331,10 +324,9 @@ impl Store {
         let update_user = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(id)))
-            .update_expression("SET token_nonce = :nonce, token_issued_at = :issued_at")
+            .update_expression(SET_TOKEN)
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":nonce", blob(new.nonce.as_bytes()))
-            .expression_attribute_values(":issued_at", number(new.issued_at.epoch_seconds()))
+            .set_expression_attribute_values(Some(token_values(&new)))
             .build()
             .map_err(StoreError::unbuildable)?;
         let items = [
@@ -357,7 +349,7 @@ impl Store {
 
     /// Writes a new user and claims its email, in one transaction: if the email is
     /// taken (in any letter case) nothing is written.
-    pub async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
+    pub async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<(), CreateUserError> {
         let put = |item: Item| {
             Put::builder()
                 .table_name(&self.table)
@@ -369,6 +361,9 @@ impl Store {
         };
         let mut claim = email_key(&user.email);
         claim.insert("user_id".into(), AttributeValue::S(user.id.to_string()));
+        if let Some(hash) = password_hash {
+            claim.insert("password_hash".into(), AttributeValue::S(hash.into()));
+        }
         match self.transact([put(user_item(user))?, put(claim)?]).await? {
             Transaction::Committed => Ok(()),
             // The second item is the email claim.
@@ -425,6 +420,140 @@ impl Store {
                     .map_err(|_| StoreError::corrupt("an email claim's user_id is not a UUID"))
             })
             .transpose()
+    }
+
+    /// What a login needs, in one consistent `GetItem` of the email claim (only the
+    /// attributes named here: the sign-in role may read no others).
+    pub async fn get_sign_in(&self, email: &str) -> Result<Option<SignInRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(email_key(email)))
+            .projection_expression("user_id, password_hash, failed_logins, failures_since")
+            .consistent_read(true)
+            .send()
+            .await?;
+        output.item.as_ref().map(sign_in_from_item).transpose()
+    }
+
+    /// Sets the password hash of the user who holds `email` and clears its failed logins.
+    /// `false` when the email is not that user's.
+    pub async fn set_password_hash(
+        &self,
+        email: &str,
+        user_id: Uuid,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(email_key(email)))
+            .update_expression("SET password_hash = :hash REMOVE failed_logins, failures_since")
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(":hash", AttributeValue::S(hash.into()))
+            .expression_attribute_values(":user_id", AttributeValue::S(user_id.to_string()))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// Counts a failed login on the account, in one conditional `UpdateItem`: a window that
+    /// started before `window_start` (or none) starts again at `now` with one failure;
+    /// otherwise the count goes up by one (atomically, however many attempts race). An email
+    /// claim that is gone is left gone.
+    pub async fn record_failed_login(
+        &self,
+        email: &str,
+        window_start: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let attempt = |update: &str, condition: &str| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(email_key(email)))
+                .update_expression(update)
+                .condition_expression(condition)
+                .expression_attribute_values(":one", number(1))
+        };
+        let restart = attempt(
+            "SET failed_logins = :one, failures_since = :now",
+            "attribute_exists(pk) AND (attribute_not_exists(failures_since) OR failures_since <= :window_start)",
+        )
+        .expression_attribute_values(":now", number(now.epoch_seconds()))
+        .expression_attribute_values(":window_start", number(window_start.epoch_seconds()))
+        .send()
+        .await;
+        if !applied(restart)? {
+            // The window is current (or a racing attempt just restarted it): count in it.
+            applied(
+                attempt("ADD failed_logins :one", "attribute_exists(pk)")
+                    .send()
+                    .await,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Opens a session after a good password, in one `TransactWriteItems`: the session is
+    /// written and the account's failed logins cleared, only if the email still belongs to
+    /// the user and the account is not locked (fewer than `max_failures` since
+    /// `window_start`): a right password racing the attempt that locked the account loses.
+    pub async fn open_signed_in_session(
+        &self,
+        email: &str,
+        user_id: Uuid,
+        session_lookup: &str,
+        lockout: (u32, Timestamp),
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<SignInWrite, StoreError> {
+        let (max_failures, window_start) = lockout;
+        let mut item = session_key(user_id, session_lookup);
+        item.insert("created_at".into(), number(now.epoch_seconds()));
+        item.insert(TTL_ATTRIBUTE.into(), number(expires_at.epoch_seconds()));
+        let put_session = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(StoreError::unbuildable)?;
+        let clear_failures = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(email_key(email)))
+            .update_expression("REMOVE failed_logins, failures_since")
+            .condition_expression(
+                "user_id = :user_id AND (attribute_not_exists(failed_logins) OR failed_logins < :max OR failures_since <= :window_start)",
+            )
+            .expression_attribute_values(":user_id", AttributeValue::S(user_id.to_string()))
+            .expression_attribute_values(":max", number(i64::from(max_failures)))
+            .expression_attribute_values(":window_start", number(window_start.epoch_seconds()))
+            .build()
+            .map_err(StoreError::unbuildable)?;
+        let items = [
+            TransactWriteItem::builder().put(put_session).build(),
+            TransactWriteItem::builder().update(clear_failures).build(),
+        ];
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(SignInWrite::Opened),
+            Transaction::Cancelled(codes) if codes.get(1).is_some_and(|code| code == CONDITION_FAILED) => {
+                Ok(SignInWrite::Refused)
+            }
+            Transaction::Cancelled(codes) => Err(StoreError::cancelled(&codes)),
+        }
+    }
+
+    /// Deletes one session (a sign-out): one `DeleteItem`, whether or not it still exists.
+    pub async fn delete_session(&self, user_id: Uuid, session_lookup: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(user_id, session_lookup)))
+            .send()
+            .await?;
+        Ok(())
     }
 
     /// Up to `limit` users, reading the table page by page (never all of it at once).
@@ -629,6 +758,70 @@ impl Store {
 
 const USER_SK: &str = "USER";
 
+/// The update that replaces a user's token (its values: [`token_values`]).
+const SET_TOKEN: &str = "SET token_nonce = :nonce, token_key_id = :key_id, token_issued_at = :issued_at";
+
+fn token_values(token: &TokenState) -> Item {
+    HashMap::from([
+        (":nonce".into(), blob(token.nonce.as_bytes())),
+        (":key_id".into(), blob(token.key_id.as_bytes())),
+        (":issued_at".into(), number(token.issued_at.epoch_seconds())),
+    ])
+}
+
+/// A login's read: the account behind an email, its password hash (`None`: no password set)
+/// and its failed logins in the current window.
+#[derive(Clone, Debug)]
+pub struct SignInRecord {
+    pub user_id: Uuid,
+    pub password_hash: Option<String>,
+    pub failed_logins: u32,
+    pub failures_since: Option<Timestamp>,
+}
+
+/// What [`Store::open_signed_in_session`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignInWrite {
+    Opened,
+    /// Locked meanwhile, or the email no longer belongs to the user: nothing written.
+    Refused,
+}
+
+fn sign_in_from_item(item: &Item) -> Result<SignInRecord, StoreError> {
+    let fields = Fields(item);
+    let user_id = Uuid::parse_str(&fields.string("user_id")?)
+        .map_err(|_| StoreError::corrupt("an email claim's user_id is not a UUID"))?;
+    let failed_logins = match fields.optional("failed_logins") {
+        None => 0,
+        Some(value) => value
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or_else(|| StoreError::corrupt("failed_logins is not a small whole number"))?,
+    };
+    Ok(SignInRecord {
+        user_id,
+        password_hash: fields.optional_string("password_hash")?,
+        failed_logins,
+        failures_since: fields.optional_timestamp("failures_since")?,
+    })
+}
+
+/// Whether a conditional `UpdateItem` was applied: `Ok(false)` when its condition failed.
+fn applied<T>(result: Result<T, SdkError<UpdateItemError, HttpResponse>>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// The cancellation reason of an item whose condition failed.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
@@ -701,6 +894,7 @@ fn user_item(user: &User) -> Item {
         AttributeValue::S(Value::Object(user.app_metadata.clone()).to_string()),
     );
     set("token_nonce", blob(user.token.nonce.as_bytes()));
+    set("token_key_id", blob(user.token.key_id.as_bytes()));
     set("token_issued_at", number(user.token.issued_at.epoch_seconds()));
     item
 }
@@ -727,6 +921,7 @@ fn user_from_item(item: &Item) -> Result<User, StoreError> {
         app_metadata: fields.json_object("app_metadata")?,
         token: TokenState {
             nonce: fields.nonce("token_nonce")?,
+            key_id: fields.key_id("token_key_id")?,
             issued_at: fields.timestamp("token_issued_at")?,
         },
     })
@@ -788,6 +983,13 @@ impl Fields<'_> {
         }
     }
 
+    fn key_id(&self, name: &str) -> Result<KeyId, StoreError> {
+        self.optional(name)
+            .and_then(|value| value.as_b().ok())
+            .and_then(|blob| KeyId::from_bytes(blob.as_ref()))
+            .ok_or_else(|| StoreError::corrupt(format!("{name} is missing or not 4 bytes")))
+    }
+
     fn nonce(&self, name: &str) -> Result<TokenNonce, StoreError> {
         self.optional(name)
             .and_then(|value| value.as_b().ok())
@@ -807,6 +1009,7 @@ mod tests {
         let now = Timestamp::from_epoch_seconds(1_705_312_800).unwrap();
         let token = TokenState {
             nonce: TokenNonce::generate().unwrap(),
+            key_id: crate::tokens::KeyId::from([1, 2, 3, 4]),
             issued_at: now,
         };
         let user = NewUser {
@@ -834,6 +1037,7 @@ mod tests {
         let now = Timestamp::now();
         let token = TokenState {
             nonce: TokenNonce::generate().unwrap(),
+            key_id: crate::tokens::KeyId::from([1, 2, 3, 4]),
             issued_at: now,
         };
         let user = NewUser {

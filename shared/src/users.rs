@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::clock::Timestamp;
 use crate::store::StoreError;
-use crate::tokens::{AccessToken, RandomnessUnavailable, TokenNonce};
+use crate::tokens::{AccessToken, KeyId, RandomnessUnavailable, TokenNonce};
 
 /// One record serves both API families.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,11 +27,13 @@ pub struct User {
     pub token: TokenState,
 }
 
-/// What the store keeps of the current access token: the nonce it is derived from, and
-/// when it was issued (for `TOKEN_TTL_SECONDS`).
+/// What the store keeps of the current access token: the nonce it is derived from, the key
+/// that made it (so it can be rebuilt after a rotation), and when it was issued (for
+/// `TOKEN_TTL_SECONDS`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TokenState {
     pub nonce: TokenNonce,
+    pub key_id: KeyId,
     pub issued_at: Timestamp,
 }
 
@@ -216,12 +218,17 @@ pub fn normalized_email(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::{TokenKey, new_user_id};
+    use crate::tokens::{KeyRing, TokenKey, new_user_id};
     use serde_json::json;
+
+    fn keys() -> KeyRing {
+        KeyRing::single(TokenKey::new(&[1; 32]).unwrap())
+    }
 
     fn token_state() -> TokenState {
         TokenState {
             nonce: TokenNonce::generate().unwrap(),
+            key_id: keys().current().id(),
             issued_at: Timestamp::from_epoch_seconds(1_705_312_800).unwrap(),
         }
     }
@@ -244,8 +251,7 @@ mod tests {
             email_confirmed: true,
             ..NewUser::default()
         });
-        let key = TokenKey::new(&[1; 32]).unwrap();
-        let token = key.access_token(user.id, user.token.nonce);
+        let token = keys().access_token(user.id, user.token.nonce);
         let body = serde_json::to_value(CurrentUser::new(user.clone(), &token)).unwrap();
         assert_eq!(
             body,
@@ -290,8 +296,7 @@ mod tests {
             email: "a@example.com".into(),
             ..NewUser::default()
         });
-        let key = TokenKey::new(&[1; 32]).unwrap();
-        let token = key.access_token(unconfirmed.id, unconfirmed.token.nonce);
+        let token = keys().access_token(unconfirmed.id, unconfirmed.token.nonce);
         let body = serde_json::to_value(CurrentUser::new(unconfirmed, &token)).unwrap();
         assert_eq!(body["email_verified"], false);
     }

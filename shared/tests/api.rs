@@ -205,14 +205,15 @@ async fn malformed_wrong_and_forged_tokens_are_401_invalid_token_on_every_endpoi
     let (user, token) = test.user("ann@example.com").await;
     let text = token.to_string();
     let other_key = shared::tokens::TokenKey::new(b"another key that is 32 bytes long!!").unwrap();
-    let forged = other_key.access_token(user.id, token.nonce());
+    let other_key = shared::tokens::KeyRing::single(other_key).access_token(user.id, token.nonce());
+    let forged = testkit::forged(&token);
     let wrong_nonce = test
         .app
-        .token_key()
+        .keys()
         .access_token(user.id, shared::tokens::TokenNonce::generate().unwrap());
     let unknown_user = test
         .app
-        .token_key()
+        .keys()
         .access_token(shared::tokens::new_user_id().unwrap(), token.nonce());
     let values = [
         "Bearer".to_string(),
@@ -221,6 +222,7 @@ async fn malformed_wrong_and_forged_tokens_are_401_invalid_token_on_every_endpoi
         format!("Bearer {}", "A".repeat(10 * 1024)),
         format!("Bearer {}", &text[..50]),
         format!("Bearer {forged}"),
+        format!("Bearer {other_key}"),
         format!("Bearer {wrong_nonce}"),
         format!("Bearer {unknown_user}"),
     ];
@@ -489,8 +491,7 @@ async fn a_store_outage_is_a_clean_503_in_each_family_and_the_app_recovers() {
     let port = testkit::free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let test = TestApp::on(&endpoint, "users", None).await;
-    let key = test.app.token_key().clone();
-    let token = key.access_token(
+    let token = test.app.keys().access_token(
         shared::tokens::new_user_id().unwrap(),
         shared::tokens::TokenNonce::generate().unwrap(),
     );
@@ -526,7 +527,7 @@ async fn a_store_outage_is_a_clean_503_in_each_family_and_the_app_recovers() {
 #[tokio::test]
 async fn a_missing_table_is_a_clean_500_that_leaks_nothing() {
     let test = TestApp::on(testkit::dynamodb_local().endpoint(), "no-such-table", None).await;
-    let token = test.app.token_key().access_token(
+    let token = test.app.keys().access_token(
         shared::tokens::new_user_id().unwrap(),
         shared::tokens::TokenNonce::generate().unwrap(),
     );

@@ -9,11 +9,20 @@ use lambda_http::{Body, Request};
 use proptest::prelude::*;
 use shared::auth::{self, Credential};
 use shared::clock::Timestamp;
-use shared::tokens::{AccessToken, SessionId, TokenKey, TokenNonce};
+use shared::tokens::{AccessToken, KeyRing, SessionId, TokenKey, TokenNonce};
 use uuid::Uuid;
 
-fn key() -> TokenKey {
-    TokenKey::new(b"property-test key, at least 32 bytes long").unwrap()
+fn keys() -> KeyRing {
+    KeyRing::single(TokenKey::new(b"property-test key, at least 32 bytes long").unwrap())
+}
+
+/// The text of 72 bytes as an access token: `uat_`, base64url, the CRC-32 made right.
+fn token_text(mut bytes: Vec<u8>) -> String {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(b"uat_");
+    crc.update(&bytes[..68]);
+    bytes[68..].copy_from_slice(&crc.finalize().to_be_bytes());
+    format!("uat_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A request with these raw header values (any bytes a header may hold).
@@ -45,15 +54,24 @@ proptest! {
     }
 
     #[test]
-    fn any_64_bytes_make_a_token_that_parses_back(bytes in prop::collection::vec(any::<u8>(), 64)) {
-        let text = URL_SAFE_NO_PAD.encode(&bytes);
+    fn any_72_bytes_with_their_checksum_make_a_token_that_parses_back(bytes in prop::collection::vec(any::<u8>(), 72)) {
+        let text = token_text(bytes);
         let token: AccessToken = text.parse().unwrap();
         prop_assert_eq!(token.to_string(), text.clone());
         prop_assert_eq!(token.to_string().parse::<AccessToken>().unwrap(), token);
     }
 
     #[test]
-    fn any_48_bytes_make_a_session_id_that_parses_back(bytes in prop::collection::vec(any::<u8>(), 48)) {
+    fn a_token_whose_checksum_is_wrong_never_parses(bytes in prop::collection::vec(any::<u8>(), 72), flip in 0usize..72 * 8) {
+        let text = token_text(bytes);
+        let mut raw = URL_SAFE_NO_PAD.decode(&text[4..]).unwrap();
+        raw[flip / 8] ^= 1 << (flip % 8);
+        let damaged = format!("uat_{}", URL_SAFE_NO_PAD.encode(raw));
+        prop_assert!(damaged.parse::<AccessToken>().is_err());
+    }
+
+    #[test]
+    fn any_72_bytes_make_a_session_id_that_parses_back(bytes in prop::collection::vec(any::<u8>(), 72)) {
         let text = URL_SAFE_NO_PAD.encode(&bytes);
         let session: SessionId = text.parse().unwrap();
         prop_assert_eq!(session.to_string(), text);
@@ -61,10 +79,10 @@ proptest! {
 
     #[test]
     fn tokens_made_by_the_key_parse_back_and_stay_signed(id in any::<u128>(), nonce in any::<[u8; 16]>()) {
-        let key = key();
-        let token = key.access_token(Uuid::from_u128(id), TokenNonce::from_bytes(&nonce).unwrap());
+        let keys = keys();
+        let token = keys.access_token(Uuid::from_u128(id), TokenNonce::from_bytes(&nonce).unwrap());
         let parsed: AccessToken = token.to_string().parse().unwrap();
-        prop_assert!(key.signed(&parsed));
+        prop_assert_eq!(keys.verify(&parsed), Ok(()));
         prop_assert_eq!(parsed, token);
     }
 
@@ -76,7 +94,7 @@ proptest! {
         gap in "[ \t]{1,4}",
         trailing in "[ \t]{0,3}",
     ) {
-        let token = key().access_token(Uuid::from_u128(id), TokenNonce::from_bytes(&nonce).unwrap());
+        let token = keys().access_token(Uuid::from_u128(id), TokenNonce::from_bytes(&nonce).unwrap());
         let value = format!("{scheme}{gap}{token}{trailing}").into_bytes();
         let request = request(&[("authorization", value)]).unwrap();
         prop_assert_eq!(auth::bearer_token(&request).ok(), Some(token));
@@ -95,7 +113,7 @@ proptest! {
         if let Some(request) = request(&headers) {
             let _ = auth::bearer_token(&request);
             if let Ok(Credential::Session(session)) = auth::bearer_or_session(&request) {
-                let _ = auth::check_csrf(&request, &key(), &session);
+                let _ = auth::check_csrf(&request, &keys(), &session);
             }
         }
     }
@@ -103,11 +121,10 @@ proptest! {
     #[test]
     fn the_first_session_cookie_wins_among_any_others(
         id in any::<u128>(),
-        secret in any::<[u8; 32]>(),
         before in prop::collection::vec("[a-z]{1,8}=[A-Za-z0-9]{0,12}", 0..4),
         after in prop::collection::vec("[a-z]{1,8}=[A-Za-z0-9]{0,12}", 0..4),
     ) {
-        let session = SessionId::from_parts(Uuid::from_u128(id), secret);
+        let session = keys().new_session(Uuid::from_u128(id)).unwrap();
         let before: Vec<String> = before.into_iter().filter(|c| !c.starts_with("sessionid=")).collect();
         let mut cookies = before;
         cookies.push(format!("sessionid={session}"));
@@ -123,12 +140,11 @@ proptest! {
     #[test]
     fn no_bytes_in_other_cookies_hide_the_session(
         id in any::<u128>(),
-        secret in any::<[u8; 32]>(),
         before in prop::collection::vec(cookie_bytes(), 0..4),
         after in prop::collection::vec(cookie_bytes(), 0..4),
         separator in prop_oneof![Just(&b"; "[..]), Just(&b";"[..])],
     ) {
-        let session = SessionId::from_parts(Uuid::from_u128(id), secret);
+        let session = keys().new_session(Uuid::from_u128(id)).unwrap();
         let mut cookies: Vec<Vec<u8>> = before;
         cookies.push(format!("sessionid={session}").into_bytes());
         cookies.extend(after);

@@ -66,7 +66,7 @@ async fn of_a_hundred_concurrent_regenerations_with_one_token_exactly_one_wins()
     assert_eq!(parts(&read_token(&test, &[bearer(&old)]).await).0, 401);
     // One current token, stored as the winner's nonce; no stray item beside the user.
     let stored = test.app.store().get_user(user.id).await.unwrap().unwrap();
-    assert_eq!(test.app.access_token(&stored).to_string(), new);
+    assert_eq!(test.app.access_token(&stored).unwrap().to_string(), new);
     assert_eq!(partition(&test, user.id).await, vec!["USER"]);
 }
 
@@ -82,9 +82,13 @@ async fn concurrent_regenerations_through_one_session_end_cleanly_with_one_valid
         tasks.spawn(async move { regenerate(&test, &headers).await });
     }
     let outcomes = tasks.join_all().await;
+    // 409 for a transaction that lost; on a loaded machine DynamoDB Local can also be slower
+    // than the SDK's attempt timeout, which is the contract's clean 503 (and its write may
+    // still have landed, so the current token need not be one that was returned then).
     for (status, body) in &outcomes {
-        assert!(*status == 200 || *status == 409, "{status} {body}");
+        assert!(matches!(*status, 200 | 409 | 503), "{status} {body}");
     }
+    let timed_out = outcomes.iter().any(|(status, _)| *status == 503);
     let returned: Vec<String> = outcomes
         .iter()
         .filter(|(status, _)| *status == 200)
@@ -98,7 +102,7 @@ async fn concurrent_regenerations_through_one_session_end_cleanly_with_one_valid
     let (_, current) = parts(&read_token(&test, &session_headers(&session, false)).await);
     let current = current["access_token"].as_str().unwrap();
     assert!(
-        returned.iter().any(|token| token == current),
+        timed_out || returned.iter().any(|token| token == current),
         "{current} was returned"
     );
     for token in returned.iter().filter(|token| *token != current) {

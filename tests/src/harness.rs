@@ -9,7 +9,8 @@ use serde_json::Value;
 use shared::App;
 use shared::app::NewSession;
 use shared::config::{Config, aws_sdk_config};
-use shared::tokens::AccessToken;
+use shared::keys::Keys;
+use shared::tokens::{AccessToken, KeyRing, TokenKey};
 use shared::users::{NewUser, User};
 
 use crate::RequestCounter;
@@ -42,6 +43,17 @@ impl TestApp {
 
     /// An app on any endpoint and table (which may not exist).
     pub async fn on(endpoint: &str, table: &str, token_ttl_seconds: Option<u64>) -> Self {
+        let key = TokenKey::new(KEY.as_bytes()).expect("the test key is long enough");
+        Self::with_keys(endpoint, table, token_ttl_seconds, KeyRing::single(key)).await
+    }
+
+    /// An app with these keys (a rotation: another app on the same table with other keys).
+    pub async fn with_keys(
+        endpoint: &str,
+        table: &str,
+        token_ttl_seconds: Option<u64>,
+        keys: KeyRing,
+    ) -> Self {
         let requests = RequestCounter::default();
         let client = Client::from_conf(
             local_client_config(endpoint)
@@ -58,7 +70,7 @@ impl TestApp {
         })
         .expect("test config");
         Self {
-            app: App::new(config, client),
+            app: App::new(config, client, Keys::fixed(keys)),
             requests,
         }
     }

@@ -129,6 +129,67 @@ fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
     }
 }
 
+/// moto in server mode: a Secrets Manager emulator (PyPI `moto[server]`, installed into
+/// .tools/venv by `make test`), started on a free loopback port once per test binary.
+pub struct Moto {
+    endpoint: String,
+    _process: Mutex<TiedProcess>,
+}
+
+impl Moto {
+    /// `http://127.0.0.1:<port>`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+pub fn moto() -> &'static Moto {
+    static SHARED: OnceLock<Moto> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let server = workspace_root().join(".tools/venv/bin/moto_server");
+        assert!(server.exists(), "moto is not installed: run `make test`");
+        let port = free_port();
+        let port_text = port.to_string();
+        // Its request log goes to stderr: kept out of the test output.
+        let script = r#"exec "$0" -H 127.0.0.1 -p "$1" 2>/dev/null"#;
+        let server = server.display().to_string();
+        let args: Vec<&OsStr> = ["-c", script, &server, &port_text]
+            .iter()
+            .map(|arg| OsStr::new(*arg))
+            .collect();
+        let mut process = TiedProcess::spawn("sh", &args, Stdio::null());
+        wait_for_port(port, &mut process, "moto_server");
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _process: Mutex::new(process),
+        }
+    })
+}
+
+/// A Secrets Manager client on [`moto`].
+pub fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(local_credentials())
+        .http_client(shared::config::https_client(None).expect("Amazon's roots parse"))
+        .endpoint_url(moto().endpoint())
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// A new secret named `name` holding `value`, in [`moto`]; returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let created = secrets_client()
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto creates the secret");
+    created.arn.expect("a secret's ARN")
+}
+
 /// `usersctl --json <args>` (the debug build) with these settings; fails the caller on error.
 pub fn usersctl<K, V>(settings: impl IntoIterator<Item = (K, V)>, args: &[&str]) -> serde_json::Value
 where
@@ -201,6 +262,22 @@ pub fn free_port() -> u16 {
         .expect("the loopback interface has a free port")
 }
 
+/// `token` with one bit of its tag changed and its checksum made right again: well formed,
+/// under a key of ours, but not a tag our key made (a forgery only the key can tell).
+pub fn forged(token: &impl std::fmt::Display) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let text = token.to_string();
+    let mut bytes = URL_SAFE_NO_PAD.decode(&text[4..]).expect("a token of ours");
+    let body_len = bytes.len() - 4;
+    bytes[body_len - 1] ^= 1;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&text.as_bytes()[..4]);
+    crc.update(&bytes[..body_len]);
+    bytes[body_len..].copy_from_slice(&crc.finalize().to_be_bytes());
+    format!("{}{}", &text[..4], URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// Static credentials: DynamoDB Local accepts any.
 pub fn local_credentials() -> Credentials {
     Credentials::new("local", "local", None, None, "testkit")
@@ -256,6 +333,71 @@ impl RequestCounter {
             }
         }
         actions
+    }
+    /// Every attribute the requests since the last [`take`](Self::take) name, in keys and in
+    /// expressions: what IAM's `dynamodb:Attributes` condition key sees.
+    pub fn attribute_names(&self) -> std::collections::BTreeSet<String> {
+        const GRAMMAR: &[&str] = &[
+            "SET",
+            "REMOVE",
+            "ADD",
+            "DELETE",
+            "AND",
+            "OR",
+            "NOT",
+            "BETWEEN",
+            "IN",
+            "attribute_exists",
+            "attribute_not_exists",
+            "attribute_type",
+            "begins_with",
+            "contains",
+            "size",
+            "if_not_exists",
+            "list_append",
+        ];
+        let operations = self.operations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut names = std::collections::BTreeSet::new();
+        for (_, body) in operations.iter() {
+            let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            let mut parts = vec![request.clone()];
+            for item in request["TransactItems"].as_array().into_iter().flatten() {
+                parts.extend(
+                    item.as_object()
+                        .into_iter()
+                        .flat_map(|item| item.values().cloned()),
+                );
+            }
+            for part in parts {
+                names.extend(
+                    part["Key"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|key| key.keys().cloned()),
+                );
+                let aliases = &part["ExpressionAttributeNames"];
+                for field in [
+                    "UpdateExpression",
+                    "ConditionExpression",
+                    "ProjectionExpression",
+                    "KeyConditionExpression",
+                ] {
+                    let expression = part[field].as_str().unwrap_or_default();
+                    for word in expression.split(|c: char| !(c.is_alphanumeric() || "_#:".contains(c))) {
+                        if word.starts_with('#') {
+                            names.extend(aliases[word].as_str().map(str::to_string));
+                        } else if !word.is_empty()
+                            && !word.starts_with(':')
+                            && !word.starts_with(|c: char| c.is_ascii_digit())
+                            && !GRAMMAR.contains(&word)
+                        {
+                            names.insert(word.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        names
     }
 }
 

@@ -30,6 +30,11 @@ impl LocalApi {
     /// Starts the local API, functions logging at `log_level`, without hot reload; returns
     /// once it prints `Ready:`. It stops when dropped or when this process ends.
     pub fn start(log_level: &str) -> Self {
+        Self::start_with(log_level, &[])
+    }
+
+    /// [`start`](Self::start) with more settings (`NAME=value`) for the script.
+    pub fn start_with(log_level: &str, settings: &[String]) -> Self {
         let root = workspace_root();
         assert!(
             root.join("target/debug/local-api").exists(),
@@ -56,11 +61,10 @@ impl LocalApi {
             &log_level,
             &origins,
             "WATCH=0",
-            "bash",
-            "-c",
-            "exec \"$0\" 2>&1",
         ]
         .into_iter()
+        .chain(settings.iter().map(String::as_str))
+        .chain(["bash", "-c", "exec \"$0\" 2>&1"])
         .map(OsStr::new)
         .chain([script.as_os_str()])
         .collect();

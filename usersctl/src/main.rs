@@ -10,10 +10,13 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value, json};
 use shared::App;
 use shared::app::NewSession;
-use shared::config::{Config, aws_sdk_config};
+use shared::app::SetPasswordError;
+use shared::config::{Config, aws_sdk_config, is_local_store, refuse_public_key_off_local};
+use shared::passwords;
 use shared::responses::Failure;
+use shared::sign_in::session_cookies;
 use shared::store::{Store, StoreError, TableCreation};
-use shared::tokens::{AccessToken, SessionId, TokenNonce};
+use shared::tokens::{AccessToken, PUBLIC_DEV_KEY_PREFIX, TokenNonce, new_user_id};
 use shared::users::{CreateUserError, NewUser, User};
 use uuid::Uuid;
 
@@ -52,9 +55,22 @@ enum Command {
         after_help = "Example:\n  usersctl create-user --email ann@example.com --first-name Ann \\\n    --email-confirmed --app-metadata '{\"roles\": [\"user\"]}'"
     )]
     CreateUser(CreateUser),
-    /// Print a user and its current access token.
-    #[command(after_help = "Example:\n  usersctl get-user --email ann@example.com")]
-    GetUser(Which),
+    /// Set a user's password for the account page's sign-in (Argon2id); clears failed sign-ins.
+    /// The password is read from stdin, or prompted for (twice, not echoed) on a terminal:
+    /// never from the command line, where other users and shell history could see it.
+    #[command(
+        after_help = "Examples:\n  usersctl set-password --email ann@example.com\n  printf '%s' \"$PASSWORD\" | usersctl set-password --email ann@example.com"
+    )]
+    SetPassword(Which),
+    /// Print a user (and, with --show-token, its current access token).
+    #[command(after_help = "Example:\n  usersctl get-user --email ann@example.com --show-token")]
+    GetUser {
+        #[command(flatten)]
+        which: Which,
+        /// Also print the user's live access token (a secret: mind the terminal's scrollback).
+        #[arg(long)]
+        show_token: bool,
+    },
     /// List users (reads the table page by page, stops at --limit).
     #[command(after_help = "Example:\n  usersctl list-users --limit 20")]
     ListUsers {
@@ -101,7 +117,8 @@ mod demo {
     pub const SESSION_SECRET: [u8; 32] = *b"demo-session-secret, public, dev";
     /// A day: long enough for a working session, short enough to show expiry is real.
     pub const SESSION_TTL_SECONDS: u64 = 86_400;
-    pub const DEV_KEY_PREFIX: &str = "dev-only-";
+    /// The account page's sign-in, as public as the dev key.
+    pub const PASSWORD: &str = "demo-password";
 }
 
 /// Which user: by email (any letter case) or by id.
@@ -139,6 +156,30 @@ struct CreateUser {
     /// A JSON object, e.g. '{"provider": "email", "roles": ["user"]}'.
     #[arg(long, value_parser = json_object, default_value = "{}")]
     app_metadata: Map<String, Value>,
+    /// Read a password for the account page's sign-in from stdin (one line).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+/// A password from stdin (its first line), or prompted for twice without echo when stdin
+/// is a terminal.
+fn read_password(prompt: bool) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    if prompt && std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ").map_err(|error| error.to_string())?;
+        let again = rpassword::prompt_password("Again: ").map_err(|error| error.to_string())?;
+        if first != again {
+            return Err("the two passwords differ".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|error| format!("cannot read the password from stdin: {error}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_string())
 }
 
 fn json_object(text: &str) -> Result<Map<String, Value>, String> {
@@ -244,11 +285,25 @@ async fn run(cli: Cli) -> Result<Value, String> {
         other => std::env::var(other).ok(),
     })
     .map_err(|error| error.to_string())?;
-    let app = App::new(config, client);
+    let keys = config
+        .key_source
+        .load(|| aws_sdk_secretsmanager::Client::new(&sdk_config))
+        .await
+        .map_err(|error| error.to_string())?;
+    let store_endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok();
+    refuse_public_key_off_local(&keys.ring(), is_local_store(store_endpoint.as_deref()))
+        .map_err(|error| error.to_string())?;
+    let app = App::new(config, client, keys);
 
     match cli.command {
         Command::CreateTable => create_table(app.store(), &target).await,
         Command::CreateUser(args) => {
+            let password_hash = if args.password_stdin {
+                let password = read_password(false)?;
+                Some(passwords::hash(&password).map_err(|error| error.to_string())?)
+            } else {
+                None
+            };
             let new = NewUser {
                 email: args.email,
                 username: args.username,
@@ -260,16 +315,38 @@ async fn run(cli: Cli) -> Result<Value, String> {
                 user_metadata: args.user_metadata,
                 app_metadata: args.app_metadata,
             };
-            match app.create_user(new).await {
+            let (id, nonce) = (
+                new_user_id().map_err(|error| error.to_string())?,
+                TokenNonce::generate().map_err(|error| error.to_string())?,
+            );
+            match app.insert_user(new, id, nonce, password_hash).await {
                 Ok((user, token)) => Ok(user_json(&user, Some(&token))),
                 Err(CreateUserError::Store(error)) => Err(target.explain(&error)),
                 Err(CreateUserError::EmailTaken) => Err("a user with this email already exists".into()),
                 Err(other) => Err(other.to_string()),
             }
         }
-        Command::GetUser(which) => {
+        Command::SetPassword(which) => {
             let user = find_user(&app, &target, &which).await?;
-            Ok(user_json(&user, Some(&app.access_token(&user))))
+            let password = read_password(true)?;
+            match app.set_password(&user, &password).await {
+                Ok(true) => Ok(json!({"id": user.id.to_string(), "email": user.email, "password_set": true})),
+                Ok(false) => Err(format!("user {} was deleted meanwhile", user.id)),
+                Err(SetPasswordError::Refused(reason)) => Err(reason.to_string()),
+                Err(SetPasswordError::Store(error)) => Err(target.explain(&error)),
+            }
+        }
+        Command::GetUser { which, show_token } => {
+            let user = find_user(&app, &target, &which).await?;
+            let token = show_token.then(|| app.access_token(&user)).flatten();
+            let mut output = user_json(&user, token.as_ref());
+            if show_token && token.is_none() {
+                // Its key was retired: the token is dead; regenerate-token gives a new one.
+                if let Some(object) = output.as_object_mut() {
+                    object.insert("access_token".into(), Value::Null);
+                }
+            }
+            Ok(output)
         }
         Command::ListUsers { limit } => {
             let users = app
@@ -323,11 +400,9 @@ async fn run(cli: Cli) -> Result<Value, String> {
 }
 
 async fn seed_demo(app: &App, target: &Target) -> Result<Value, String> {
-    let key_is_public = std::env::var("TOKEN_KEY").is_ok_and(|key| key.starts_with(demo::DEV_KEY_PREFIX));
-    if !key_is_public {
+    if !app.keys().current().is_public_dev_key() {
         return Err(format!(
-            "seed-demo makes well-known credentials: it runs only with a public dev key (TOKEN_KEY={}...)",
-            demo::DEV_KEY_PREFIX
+            "seed-demo makes well-known credentials: it runs only with a public dev key (TOKEN_KEY={PUBLIC_DEV_KEY_PREFIX}...)"
         ));
     }
     let id = Uuid::parse_str(demo::USER_ID).map_err(|error| error.to_string())?;
@@ -359,7 +434,8 @@ async fn seed_demo(app: &App, target: &Target) -> Result<Value, String> {
         ..NewUser::default()
     };
     let nonce = TokenNonce::from_bytes(&demo::TOKEN_NONCE).ok_or("the demo nonce is 16 bytes")?;
-    let (user, token) = match app.insert_user(new, id, nonce).await {
+    let password_hash = passwords::hash(demo::PASSWORD).map_err(|error| error.to_string())?;
+    let (user, token) = match app.insert_user(new, id, nonce, Some(password_hash)).await {
         Ok(created) => created,
         Err(CreateUserError::Store(error)) => return Err(target.explain(&error)),
         Err(CreateUserError::EmailTaken) => {
@@ -370,14 +446,16 @@ async fn seed_demo(app: &App, target: &Target) -> Result<Value, String> {
         }
         Err(other) => return Err(other.to_string()),
     };
-    let session_id = SessionId::from_parts(id, demo::SESSION_SECRET);
     let ttl = demo::SESSION_TTL_SECONDS;
     let session = app
-        .open_session(session_id, Duration::from_secs(ttl))
+        .open_demo_session(id, demo::SESSION_SECRET, Duration::from_secs(ttl))
         .await
         .map_err(|failure| target.explain_failure(failure))?
         .ok_or("the demo user vanished while seeding")?;
     let mut output = user_json(&user, Some(&token));
+    if let Some(object) = output.as_object_mut() {
+        object.insert("password".into(), Value::String(demo::PASSWORD.into()));
+    }
     if let (Some(object), Value::Object(session)) =
         (output.as_object_mut(), session_json(&user, &session, ttl))
     {
@@ -442,16 +520,12 @@ fn user_json(user: &User, access_token: Option<&AccessToken>) -> Value {
 }
 
 fn session_json(user: &User, session: &NewSession, ttl: u64) -> Value {
-    let attributes = format!("Max-Age={ttl}; Path=/; Secure; SameSite=Lax");
     json!({
         "user_id": user.id.to_string(),
         "sessionid": session.session_id.to_string(),
         "csrftoken": session.csrf_token,
         "expires_at": session.expires_at,
-        "set_cookie": [
-            format!("sessionid={}; {attributes}; HttpOnly", session.session_id),
-            format!("csrftoken={}; {attributes}", session.csrf_token),
-        ],
+        "set_cookie": session_cookies(session, Duration::from_secs(ttl)),
     })
 }
 
@@ -484,7 +558,23 @@ fn print_human(output: &Value) {
 fn human(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+        Value::String(text) => printable(text),
+        other => printable(&other.to_string()),
     }
+}
+
+/// `text` safe for a terminal: control characters (escape sequences) and bidirectional
+/// overrides (text that reads differently from what it is) from stored names are shown as
+/// `\u{...}` escapes instead of being obeyed.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
+            if c.is_control() || bidi {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -139,8 +139,29 @@ async fn human_output_is_readable_and_carries_the_token() {
         .lines()
         .find(|line| line.starts_with("access_token"))
         .unwrap();
-    assert_eq!(token_line.split_whitespace().last().unwrap().len(), 86);
+    let token = token_line.split_whitespace().last().unwrap();
+    assert!(token.starts_with("uat_") && token.len() == 100, "{token}");
     assert!(text.contains("bob@example.com"));
+}
+
+#[tokio::test]
+async fn get_user_shows_the_live_token_only_when_asked_and_escapes_stored_names() {
+    let cli = Cli::new().await;
+    // A name with a terminal escape and a right-to-left override, as a stored value could hold.
+    let name = "Eve\u{1b}[2J\u{202e}gnp.exe";
+    let created = cli.json(&["create-user", "--email", "eve@example.com", "--first-name", name]);
+    let shown = cli.json(&["get-user", "--email", "eve@example.com"]);
+    assert!(
+        shown.get("access_token").is_none(),
+        "a read does not print the token: {shown}"
+    );
+    let asked = cli.json(&["get-user", "--email", "eve@example.com", "--show-token"]);
+    assert_eq!(asked["access_token"], created["access_token"]);
+    let output = cli.run(&["get-user", "--email", "eve@example.com"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text:?}");
+    assert!(text.contains("Eve\\u{1b}[2J\\u{202e}gnp.exe"), "{text}");
+    assert!(!text.contains("access_token"), "{text}");
 }
 
 #[tokio::test]
@@ -193,9 +214,14 @@ async fn get_user_finds_by_email_or_id_and_list_users_stops_at_the_limit() {
     let created: Vec<Value> = (0..5)
         .map(|n| cli.json(&["create-user", "--email", &format!("user{n}@example.com")]))
         .collect();
-    let by_email = cli.json(&["get-user", "--email", "USER3@example.com"]);
+    let by_email = cli.json(&["get-user", "--email", "USER3@example.com", "--show-token"]);
     assert_eq!(by_email, created[3]);
-    let by_id = cli.json(&["get-user", "--id", created[3]["id"].as_str().unwrap()]);
+    let by_id = cli.json(&[
+        "get-user",
+        "--id",
+        created[3]["id"].as_str().unwrap(),
+        "--show-token",
+    ]);
     assert_eq!(by_id, created[3]);
     let listed = cli.json(&["list-users", "--limit", "3"]);
     assert_eq!(listed["users"].as_array().unwrap().len(), 3);
@@ -342,4 +368,15 @@ async fn seed_demo_is_repeatable_and_refused_with_a_real_key() {
 
     let error = cli.error(&["seed-demo"]);
     assert!(error.contains("public dev key"), "{error}");
+
+    // The public key against AWS's own DynamoDB: refused before any request.
+    let mut off_local = cli.command(&["list-users"]);
+    off_local.env("TOKEN_KEY", "dev-only-insecure-token-key-do-not-deploy");
+    off_local.env_remove("AWS_ENDPOINT_URL_DYNAMODB");
+    let output = off_local.output().unwrap();
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && error.contains("public development key"),
+        "{error}"
+    );
 }

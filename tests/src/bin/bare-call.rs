@@ -1,16 +1,17 @@
-//! `bare-call <get|update> <user-id> <count>`: the benchmark's floor. The same DynamoDB
-//! client a function builds (`shared::config::function_client`, from the same environment),
+//! `bare-call <get|update|secret> <user-id> <count>`: the benchmark's floor. The same AWS
+//! clients a function builds (`shared::config::LambdaEnvironment`, from the same environment),
 //! in a process of its own so it can run under the same CPU quota, making the one call a
-//! request needs, `count` times after one call that opens the connection. Prints
+//! request needs (or, for `secret`, the init's `GetSecretValue` of TOKEN_KEY_SECRET_ARN),
+//! `count` times after one call that opens the connection. Prints
 //! `first <microseconds>` for that one, then each call's microseconds, one per line.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use shared::clock::Timestamp;
-use shared::config::{Config, function_client};
+use shared::config::{Config, LambdaEnvironment};
 use shared::store::Store;
-use shared::tokens::TokenNonce;
+use shared::tokens::{KeyId, TokenNonce};
 use shared::users::TokenState;
 use uuid::Uuid;
 
@@ -22,25 +23,41 @@ async fn main() -> ExitCode {
         args.get(1).map(|id| Uuid::parse_str(id)),
         args.get(2).map(|count| count.parse::<usize>()),
     ) else {
-        eprintln!("usage: bare-call <get|update> <user-id> <count>");
+        eprintln!("usage: bare-call <get|update|secret> <user-id> <count>");
         return ExitCode::from(2);
     };
-    let store = match (Config::from_env(), function_client()) {
-        (Ok(config), Ok(client)) => Store::new(client, config.table_name),
+    let (store, secrets) = match (Config::from_env(), LambdaEnvironment::from_env()) {
+        (Ok(config), Ok(aws)) => (
+            Store::new(aws.dynamodb(), config.table_name),
+            aws.secretsmanager(),
+        ),
         (Err(error), _) | (_, Err(error)) => {
             eprintln!("bare-call: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let secret_arn = std::env::var("TOKEN_KEY_SECRET_ARN").unwrap_or_default();
     let mut latencies = Vec::with_capacity(count);
     for n in 0..=count {
         let started = Instant::now();
         let outcome = match operation.as_str() {
             "get" => store.get_user(user).await.map(|_| ()),
+            "secret" => match secrets.get_secret_value().secret_id(&secret_arn).send().await {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    eprintln!(
+                        "bare-call: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(error)
+                    );
+                    return ExitCode::FAILURE;
+                }
+            },
             _ => match TokenNonce::generate() {
                 Ok(nonce) => {
                     let fresh = TokenState {
                         nonce,
+                        // Any key will do: the bench gives the user a real token afterwards.
+                        key_id: KeyId::from([0; 4]),
                         issued_at: Timestamp::now(),
                     };
                     store.reset_token(user, fresh).await.map(|_| ())

@@ -12,7 +12,7 @@
 //! Settings: BENCH_RUNS (cold starts per binary and condition, 20), BENCH_WARM (warm requests
 //! per function at a whole CPU, 1000), BENCH_LAMBDA_WARM (warm requests per function in the
 //! Lambda-like setting, over which handshakes are counted: 10000), BENCH_FREEZE_SECONDS (25),
-//! BENCH_SECTIONS (any of `cold,warm,freeze`; all by default).
+//! BENCH_SECTIONS (any of `cold,warm,freeze,keys`; all by default).
 //! Nothing here asserts a time.
 
 use std::fmt::Write as _;
@@ -93,6 +93,14 @@ struct Setting {
     name: String,
     proxy: Arc<FaultProxy>,
     quota: Option<Arc<CpuQuota>>,
+    /// The key from this secret (as deployed) instead of `TOKEN_KEY`.
+    secret: Option<Arc<KeySecret>>,
+}
+
+/// The token key in moto's Secrets Manager, behind its own TLS proxy with the setting's RTT.
+struct KeySecret {
+    arn: String,
+    proxy: FaultProxy,
 }
 
 impl Setting {
@@ -115,23 +123,31 @@ struct Bench {
 
 impl Bench {
     /// The functions' environment for a store behind `proxy`.
-    fn settings(&self, proxy: &FaultProxy) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL_DYNAMODB", proxy.endpoint()),
+    fn settings(&self, setting: &Setting) -> Vec<(&'static str, String)> {
+        let key = match &setting.secret {
+            None => vec![("TOKEN_KEY", KEY.to_string())],
+            Some(secret) => vec![
+                ("TOKEN_KEY_SECRET_ARN", secret.arn.clone()),
+                ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secret.proxy.endpoint()),
+            ],
+        };
+        let mut settings = vec![
+            ("AWS_ENDPOINT_URL_DYNAMODB", setting.proxy.endpoint()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "local".into()),
             ("AWS_SECRET_ACCESS_KEY", "local".into()),
             ("TABLE_NAME", self.test.app.store().table().to_string()),
-            ("TOKEN_KEY", KEY.into()),
             ("AWS_LAMBDA_LOG_LEVEL", "warn".into()),
             ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
             (TEST_CA_VARIABLE, self.ca.root_pem.clone()),
-        ]
+        ];
+        settings.extend(key);
+        settings
     }
 
     /// A binary started as Lambda would in `setting`; returns it with its init time.
     fn start(&self, binary: &str, setting: &Setting) -> (RuntimeApi, Duration) {
-        let settings = self.settings(&setting.proxy);
+        let settings = self.settings(setting);
         let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut api = RuntimeApi::start();
         api.spawn_function_with(&self.release.join(binary), &env, Stdio::null(), &setting.launch());
@@ -191,7 +207,7 @@ impl Bench {
 
     /// The floor: `bare-call` in the setting's quota, `count` calls; `(first, latencies)`.
     fn bare(&self, operation: &str, setting: &Setting, count: usize) -> (Duration, Vec<Duration>) {
-        let settings = self.settings(&setting.proxy);
+        let settings = self.settings(setting);
         let mut args: Vec<String> = Vec::new();
         if let Some(quota) = &setting.quota {
             args.extend(["sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
@@ -315,7 +331,7 @@ fn main() {
     };
     let mut report = String::new();
 
-    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "cold,warm,freeze".into());
+    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "cold,warm,freeze,keys".into());
     let section = |name: &str| sections.split(',').any(|s| s.trim() == name);
 
     // Round trips: counted by the SDK (an interceptor), per endpoint and auth mode.
@@ -345,12 +361,14 @@ fn main() {
             name: name(&None),
             proxy: Arc::clone(&proxy),
             quota: None,
+            secret: None,
         });
         if quota.is_some() {
             settings.push(Setting {
                 name: name(&quota),
                 proxy,
                 quota: quota.clone(),
+                secret: None,
             });
         }
     }
@@ -490,6 +508,9 @@ fn main() {
     if section("freeze") {
         freezes(&mut bench, &settings[lambda_like], &proxy, freeze, &mut report);
     }
+    if section("keys") {
+        key_from_secret(&runtime, &mut bench, &settings, runs, &mut report);
+    }
 
     // Size and memory.
     let _ = writeln!(
@@ -535,6 +556,65 @@ fn main() {
         );
         std::fs::write(workspace_root().join("BENCHMARKS.md"), document).expect("write BENCHMARKS.md");
         eprintln!("\nWritten to BENCHMARKS.md");
+    }
+}
+
+/// What reading the key from Secrets Manager at init costs: the same cold start with the key
+/// in the environment and in a secret (moto behind a TLS proxy with the setting's RTT), and
+/// each store's first call alone (`bare-call`: connect, handshake, one request).
+fn key_from_secret(
+    runtime: &tokio::runtime::Runtime,
+    bench: &mut Bench,
+    settings: &[Setting],
+    runs: usize,
+    report: &mut String,
+) {
+    let moto: SocketAddr = testkit::moto()
+        .endpoint()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("moto's address");
+    let arn = runtime.block_on(testkit::create_secret(
+        &format!("bench-key-{}", std::process::id()),
+        KEY,
+    ));
+    let _ = writeln!(
+        report,
+        "\n## The key from Secrets Manager at init ({runs} runs each, medians, ms)\n\nThe key is read concurrently with the DynamoDB warm-up, over the same HTTPS client, so init should grow by at most the difference between the two first calls (each measured alone by `bare-call`: connection, TLS handshake, one request), not by their sum. Secrets Manager here is moto (a Python server, slower per request than the real one) behind its own TLS proxy with the same RTT.\n\n| setting | init, key in environment | init, key from the secret | growth | first DynamoDB call alone | first GetSecretValue alone |\n|---|---|---|---|---|---|"
+    );
+    for setting in settings.iter().filter(|s| s.name.contains("1 ms")) {
+        let with_secret = Setting {
+            name: setting.name.clone(),
+            proxy: Arc::clone(&setting.proxy),
+            quota: setting.quota.clone(),
+            secret: Some(Arc::new(KeySecret {
+                arn: arn.clone(),
+                proxy: FaultProxy::with(
+                    moto,
+                    Conditions {
+                        tls: Some(Arc::clone(&bench.ca)),
+                        one_way_delay: Duration::from_micros(500),
+                        close_idle_after: None,
+                    },
+                ),
+            })),
+        };
+        let from_env = bench.cold("get-current-user", setting, runs);
+        let from_secret = bench.cold("get-current-user", &with_secret, runs);
+        let (store_first, _) = bench.bare("get", setting, 1);
+        let (secret_first, _) = bench.bare("secret", &with_secret, 1);
+        let (env_init, secret_init) = (median(&from_env.init), median(&from_secret.init));
+        let _ = writeln!(
+            report,
+            "| {} | {} | {} | {} | {} | {} |",
+            setting.name,
+            ms(env_init),
+            ms(secret_init),
+            ms(secret_init.saturating_sub(env_init)),
+            ms(store_first),
+            ms(secret_first)
+        );
+        eprintln!("key from the secret measured: {}", setting.name);
     }
 }
 
@@ -617,6 +697,7 @@ fn freezes(
         name: lambda_like.name.clone(),
         proxy: proxy(Duration::from_millis(1), Some(SERVER_IDLE_CLOSE)),
         quota: lambda_like.quota.clone(),
+        secret: None,
     };
     let function = "get-current-user";
     let warm = bench.warm(function, &closing, 200);
