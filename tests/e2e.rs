@@ -30,17 +30,22 @@ fn usersctl(api: &LocalApi, args: &[&str]) -> Value {
     api.usersctl(args)
 }
 
-/// `(status, content type, JSON body)` of a request to the local API.
-fn call(method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
+/// A request to the local API, whatever its status.
+fn send(method: &str, path: &str, headers: &[(&str, &str)]) -> ureq::http::Response<ureq::Body> {
     let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
     let url = format!("{}{path}", local_api().base_url);
     let mut request = ureq::http::Request::builder().method(method).uri(&url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let mut response = agent
+    agent
         .run(request.body(()).unwrap())
-        .expect("the local API answers");
+        .expect("the local API answers")
+}
+
+/// `(status, content type, JSON body)` of a request to the local API.
+fn call(method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
+    let mut response = send(method, path, headers);
     let content_type = response
         .headers()
         .get("content-type")
@@ -66,15 +71,7 @@ fn call_headers(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, std::collections::BTreeMap<String, String>) {
-    let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
-    let url = format!("{}{path}", local_api().base_url);
-    let mut request = ureq::http::Request::builder().method(method).uri(&url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = agent
-        .run(request.body(()).unwrap())
-        .expect("the local API answers");
+    let response = send(method, path, headers);
     let headers = response
         .headers()
         .iter()

@@ -3,7 +3,6 @@
 //! filesystem, and environments frozen between invocations while the network closes or
 //! forgets their connections. Behaviour only: the times are `make bench`'s job.
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +10,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shared::config::TEST_CA_VARIABLE;
 use testkit::proxy::{Conditions, FaultProxy, TestCa};
-use testkit::runtime_api::{Launch, Outcome, RuntimeApi};
+use testkit::runtime_api::{Launch, RuntimeApi};
 use testkit::{KEY, TestApp, workspace_root};
 
 const FUNCTION: &str = "get-current-user";
 
 /// A user on a fresh table, reachable through a TLS proxy made with `conditions`.
 struct Setup {
-    _test: TestApp,
-    table: String,
+    test: TestApp,
     token: String,
     proxy: FaultProxy,
     ca: Arc<TestCa>,
@@ -28,14 +26,9 @@ struct Setup {
 async fn setup(close_idle_after: Option<Duration>) -> Setup {
     let test = TestApp::new().await;
     let (_, token) = test.user("ann@example.com").await;
-    let store: SocketAddr = testkit::dynamodb_local()
-        .endpoint()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
     let ca = Arc::new(TestCa::new());
     let proxy = FaultProxy::with(
-        store,
+        testkit::dynamodb_local().address(),
         Conditions {
             tls: Some(Arc::clone(&ca)),
             close_idle_after,
@@ -43,9 +36,8 @@ async fn setup(close_idle_after: Option<Duration>) -> Setup {
         },
     );
     Setup {
-        table: test.app.store().table().to_string(),
         token: token.to_string(),
-        _test: test,
+        test,
         proxy,
         ca,
     }
@@ -59,7 +51,7 @@ impl Setup {
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "local".into()),
             ("AWS_SECRET_ACCESS_KEY", "local".into()),
-            ("TABLE_NAME", self.table.clone()),
+            ("TABLE_NAME", self.test.app.store().table().to_string()),
             ("TOKEN_KEY", KEY.into()),
             ("AWS_LAMBDA_LOG_LEVEL", "warn".into()),
         ];
@@ -70,28 +62,23 @@ impl Setup {
     }
 
     fn start(&self, trust_test_ca: bool, launch: &Launch) -> RuntimeApi {
-        let settings = self.settings(trust_test_ca);
-        let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut api = RuntimeApi::start();
         let binary = workspace_root().join("target/debug").join(FUNCTION);
-        api.spawn_function_with(&binary, &env, Stdio::null(), launch);
-        api.wait_for_init(Duration::from_secs(30));
-        api
+        let settings = self.settings(trust_test_ca);
+        let init_limit = Duration::from_secs(30);
+        RuntimeApi::with_function_in(&binary, &settings, Stdio::null(), launch, init_limit).0
     }
 
     fn request(&self, api: &RuntimeApi) -> (u64, Value) {
-        let event =
-            std::fs::read_to_string(workspace_root().join(format!("events/{FUNCTION}.bearer.json"))).unwrap();
-        let mut event: Value = serde_json::from_str(&event).unwrap();
-        let authorization = format!("Bearer {}", self.token);
-        event["headers"]["Authorization"] = json!(authorization);
-        event["multiValueHeaders"]["Authorization"] = json!([authorization]);
-        let Outcome::Response(response) = api.invoke(&event.to_string(), Duration::from_secs(30)) else {
-            panic!("the function reported an error");
-        };
-        let response: Value = serde_json::from_str(&response).unwrap();
-        let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-        (response["statusCode"].as_u64().unwrap(), body)
+        api.call(&testkit::bearer_event(FUNCTION, &self.token))
+    }
+
+    /// Thaws the frozen function: five requests succeed, over one new connection in all.
+    fn thaw_and_reconnect_once(&self, api: &RuntimeApi, message: &str) {
+        assert!(api.signal_function("-CONT"));
+        for _ in 0..5 {
+            assert_eq!(self.request(api).0, 200);
+        }
+        assert_eq!(self.proxy.handshakes(), 2, "{message}");
     }
 }
 
@@ -168,22 +155,13 @@ async fn init_reads_no_trust_store_from_the_filesystem() {
     assert_eq!(setup.proxy.handshakes(), 1, "the init did connect, over TLS");
 }
 
-/// SIGSTOP/SIGCONT, as Lambda freezes an environment between invocations.
-fn freeze(api: &RuntimeApi, signal: &str) {
-    let pid = api.function_pid().expect("the function's pid");
-    let status = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test]
 async fn a_connection_closed_while_the_function_is_frozen_costs_a_reconnect_not_a_failure() {
     let setup = setup(Some(Duration::from_secs(2))).await;
     let api = setup.start(true, &Launch::default());
     assert_eq!(setup.request(&api).0, 200);
-    freeze(&api, "-STOP");
+    // SIGSTOP, as Lambda freezes an environment between invocations.
+    assert!(api.signal_function("-STOP"));
     // Frozen for longer than the far end keeps an idle connection.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
@@ -191,15 +169,7 @@ async fn a_connection_closed_while_the_function_is_frozen_costs_a_reconnect_not_
         1,
         "the proxy closed the idle connection"
     );
-    freeze(&api, "-CONT");
-    for _ in 0..5 {
-        assert_eq!(setup.request(&api).0, 200);
-    }
-    assert_eq!(
-        setup.proxy.handshakes(),
-        2,
-        "one reconnect, then that connection serves"
-    );
+    setup.thaw_and_reconnect_once(&api, "one reconnect, then that connection serves");
 }
 
 #[tokio::test]
@@ -207,17 +177,9 @@ async fn a_silently_dropped_connection_costs_one_attempt_then_a_fresh_connection
     let setup = setup(None).await;
     let api = setup.start(true, &Launch::default());
     assert_eq!(setup.request(&api).0, 200);
-    freeze(&api, "-STOP");
+    assert!(api.signal_function("-STOP"));
     // A NAT on the path forgets the connection: no FIN, no RST, just silence.
     setup.proxy.silence_open_connections();
     std::thread::sleep(Duration::from_secs(1));
-    freeze(&api, "-CONT");
-    for _ in 0..5 {
-        assert_eq!(setup.request(&api).0, 200);
-    }
-    assert_eq!(
-        setup.proxy.handshakes(),
-        2,
-        "one fresh connection, then it serves"
-    );
+    setup.thaw_and_reconnect_once(&api, "one fresh connection, then it serves");
 }

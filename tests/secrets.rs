@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::runtime_api::{Launch, Outcome, RuntimeApi};
+use testkit::runtime_api::{Launch, RuntimeApi};
 use testkit::{TestApp, workspace_root};
 
 const FIRST_KEY: &str = "the first key in the secret, 32 bytes or more";
@@ -35,25 +35,14 @@ fn settings(table: &str, arn: &str) -> Vec<(&'static str, String)> {
 fn start(function: &str, table: &str, arn: &str) -> RuntimeApi {
     let mut settings = settings(table, arn);
     settings.push(("AWS_LAMBDA_LOG_LEVEL", "info".into()));
-    let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let binary = workspace_root().join("target/debug").join(function);
-    let (api, _) = RuntimeApi::with_function(&binary, &env, Stdio::null());
+    let (api, _) = RuntimeApi::with_function(&binary, &settings, Stdio::null());
     api
 }
 
 /// `(status, body)` of the function's bearer event with `token`.
 fn call(api: &RuntimeApi, function: &str, token: &str) -> (u64, Value) {
-    let path = workspace_root().join(format!("events/{function}.bearer.json"));
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let authorization = format!("Bearer {token}");
-    event["headers"]["Authorization"] = json!(authorization);
-    event["multiValueHeaders"]["Authorization"] = json!([authorization]);
-    let Outcome::Response(response) = api.invoke(&event.to_string(), Duration::from_secs(30)) else {
-        panic!("{function} reported an error");
-    };
-    let response: Value = serde_json::from_str(&response).unwrap();
-    let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    (response["statusCode"].as_u64().unwrap(), body)
+    api.call(&testkit::bearer_event(function, token))
 }
 
 #[tokio::test]
@@ -64,15 +53,7 @@ async fn functions_read_their_keys_from_the_secret_and_a_rotation_logs_nobody_ou
 
     // A user whose token the first key made (usersctl's way: the key from the secret).
     let under_first = testkit::usersctl(
-        [
-            ("AWS_ENDPOINT_URL_DYNAMODB", testkit::dynamodb_local().endpoint()),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", testkit::moto().endpoint()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "local"),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("TABLE_NAME", table.as_str()),
-            ("TOKEN_KEY_SECRET_ARN", arn.as_str()),
-        ],
+        settings(&table, &arn),
         &["create-user", "--email", "ann@example.com"],
     );
     let old_token = under_first["access_token"].as_str().unwrap().to_string();
@@ -112,7 +93,6 @@ async fn a_function_whose_secret_cannot_be_read_fails_its_init_with_the_reason()
     let test = TestApp::new().await;
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret";
     let settings = settings(test.app.store().table(), arn);
-    let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let log_path = std::env::temp_dir().join(format!("init-error-{}.log", testkit::free_port()));
     let log = std::fs::File::create(&log_path).unwrap();
     let mut api = RuntimeApi::start();
@@ -122,7 +102,7 @@ async fn a_function_whose_secret_cannot_be_read_fails_its_init_with_the_reason()
         ..Launch::default()
     };
     let binary = workspace_root().join("target/debug/get-current-user");
-    api.spawn_function_with(&binary, &env, Stdio::from(log), &both_streams);
+    api.spawn_function_with(&binary, &settings, Stdio::from(log), &both_streams);
     // Lambda reports an init that exits as Runtime.ExitError and keeps the process's output in
     // the function's log group: the reason must be there.
     let error = api

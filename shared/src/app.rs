@@ -155,7 +155,8 @@ impl App {
     /// [`Failure::InvalidToken`].
     pub async fn regenerate_token(&self, credential: &Credential) -> Result<AccessToken, Failure> {
         let now = Timestamp::now();
-        let keys = self.keys.current(None).await;
+        // The keys that know the credential's (read again first if it names one we lack).
+        let keys = self.keys.current(Some(credential.key_id())).await;
         let fresh = TokenState {
             nonce: TokenNonce::generate()?,
             key_id: keys.current().id(),
@@ -163,8 +164,7 @@ impl App {
         };
         let user_id = match credential {
             Credential::Bearer(token) => {
-                let known = self.keys.current(Some(token.key_id())).await;
-                known.verify(token).map_err(Failure::InvalidToken)?;
+                keys.verify(token).map_err(Failure::InvalidToken)?;
                 let expired_before = self.token_ttl.map(|ttl| now.saturating_sub(ttl));
                 if !self
                     .store
@@ -176,7 +176,7 @@ impl App {
                 token.user_id()
             }
             Credential::Session(session) => {
-                let lookup = self.session_lookup(session).await?;
+                let lookup = keys.session_lookup(session).map_err(Failure::NotAuthenticated)?;
                 match self
                     .store
                     .replace_token_for_session(session.user_id(), &lookup, now, fresh)
@@ -236,10 +236,7 @@ impl App {
         let user_id = session_id.user_id();
         let now = Timestamp::now();
         let expires_at = now.saturating_add(ttl);
-        let keys = self.keys.ring();
-        let lookup = keys
-            .session_lookup(&session_id)
-            .map_err(Failure::NotAuthenticated)?;
+        let (lookup, csrf_token) = session_handles(&self.keys.ring(), &session_id)?;
         if !self
             .store
             .create_session(user_id, &lookup, now, expires_at)
@@ -247,7 +244,6 @@ impl App {
         {
             return Ok(None);
         }
-        let csrf_token = keys.csrf_token(&session_id).map_err(Failure::NotAuthenticated)?;
         Ok(Some(NewSession {
             session_id,
             csrf_token,
@@ -318,17 +314,14 @@ impl App {
         }
         if !passwords::verify(record.password_hash.as_deref(), password) {
             self.store
-                .record_failed_login(email, sign_in::window_start(now), now)
+                .record_failed_login(email, record.failures_since, sign_in::window_start(now), now)
                 .await?;
             audit_sign_in_failure(Some(record.user_id), "wrong_password");
             return Err(Failure::InvalidCredentials);
         }
         let keys = self.keys.current(None).await;
         let session_id = keys.new_session(record.user_id)?;
-        let lookup = keys
-            .session_lookup(&session_id)
-            .map_err(Failure::NotAuthenticated)?;
-        let csrf_token = keys.csrf_token(&session_id).map_err(Failure::NotAuthenticated)?;
+        let (lookup, csrf_token) = session_handles(&keys, &session_id)?;
         let expires_at = now.saturating_add(self.session_ttl);
         let lockout = (sign_in::MAX_FAILURES, sign_in::window_start(now));
         let written = self
@@ -387,6 +380,13 @@ impl App {
         }))
         .await
     }
+}
+
+/// A session's record key and its CSRF token, once the session id is known to be ours.
+fn session_handles(keys: &KeyRing, session: &SessionId) -> Result<(String, String), Failure> {
+    let lookup = keys.session_lookup(session).map_err(Failure::NotAuthenticated)?;
+    let csrf_token = keys.csrf_token(session).map_err(Failure::NotAuthenticated)?;
+    Ok((lookup, csrf_token))
 }
 
 /// A refused sign-in, for the audit trail: the account when there is one, and why; never

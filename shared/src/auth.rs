@@ -7,7 +7,7 @@ use lambda_http::http::header::{AUTHORIZATION, COOKIE};
 use subtle::ConstantTimeEq;
 
 use crate::responses::{Failure, Refusal};
-use crate::tokens::{AccessToken, KeyRing, SessionId};
+use crate::tokens::{AccessToken, KeyId, KeyRing, SessionId};
 
 pub const SESSION_COOKIE: &str = "sessionid";
 pub const CSRF_COOKIE: &str = "csrftoken";
@@ -18,6 +18,16 @@ pub const CSRF_HEADER: &str = "x-csrftoken";
 pub enum Credential {
     Bearer(AccessToken),
     Session(SessionId),
+}
+
+impl Credential {
+    /// The key the credential says made it.
+    pub fn key_id(&self) -> KeyId {
+        match self {
+            Self::Bearer(token) => token.key_id(),
+            Self::Session(session) => session.key_id(),
+        }
+    }
 }
 
 /// What the `Authorization` header holds.

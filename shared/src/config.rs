@@ -381,9 +381,7 @@ pub fn is_local_store(endpoint: Option<&str>) -> bool {
 /// The public development key (`dev-only-...`) is refused unless the store is a local one:
 /// its tokens are forgeable by anyone who has read this repository.
 pub fn refuse_public_key_off_local(keys: &KeyRing, store_is_local: bool) -> Result<(), ConfigError> {
-    let public = std::iter::once(keys.current())
-        .chain(keys.previous())
-        .any(TokenKey::is_public_dev_key);
+    let public = keys.keys().any(TokenKey::is_public_dev_key);
     if public && !store_is_local {
         return Err(ConfigError(
             "the token key is the public development key (dev-only-...): it is refused unless AWS_ENDPOINT_URL_DYNAMODB is a local DynamoDB (localhost, 127.0.0.1, ::1, host.docker.internal)".into(),

@@ -389,12 +389,14 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(StoreError::unbuildable)?;
-        let mut item = session_key(user_id, session_lookup);
-        item.insert("created_at".into(), number(created_at.epoch_seconds()));
-        item.insert(TTL_ATTRIBUTE.into(), number(expires_at.epoch_seconds()));
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(session_item(
+                user_id,
+                session_lookup,
+                created_at,
+                expires_at,
+            )))
             .build()
             .map_err(StoreError::unbuildable)?;
         let items = [
@@ -461,11 +463,14 @@ impl Store {
 
     /// Counts a failed login on the account, in one conditional `UpdateItem`: a window that
     /// started before `window_start` (or none) starts again at `now` with one failure;
-    /// otherwise the count goes up by one (atomically, however many attempts race). An email
-    /// claim that is gone is left gone.
+    /// otherwise the count goes up by one (atomically, however many attempts race).
+    /// `seen_since` is the window the login read: the write that fits it is tried first, and
+    /// the other only if a racing attempt moved the window meanwhile. An email claim that is
+    /// gone is left gone.
     pub async fn record_failed_login(
         &self,
         email: &str,
+        seen_since: Option<Timestamp>,
         window_start: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
@@ -477,22 +482,21 @@ impl Store {
                 .update_expression(update)
                 .condition_expression(condition)
                 .expression_attribute_values(":one", number(1))
+                .expression_attribute_values(":window_start", number(window_start.epoch_seconds()))
         };
         let restart = attempt(
             "SET failed_logins = :one, failures_since = :now",
             "attribute_exists(pk) AND (attribute_not_exists(failures_since) OR failures_since <= :window_start)",
         )
-        .expression_attribute_values(":now", number(now.epoch_seconds()))
-        .expression_attribute_values(":window_start", number(window_start.epoch_seconds()))
-        .send()
-        .await;
-        if !applied(restart)? {
-            // The window is current (or a racing attempt just restarted it): count in it.
-            applied(
-                attempt("ADD failed_logins :one", "attribute_exists(pk)")
-                    .send()
-                    .await,
-            )?;
+        .expression_attribute_values(":now", number(now.epoch_seconds()));
+        let count = attempt("ADD failed_logins :one", "failures_since > :window_start");
+        let (likely, other) = if seen_since.is_some_and(|since| since > window_start) {
+            (count, restart)
+        } else {
+            (restart, count)
+        };
+        if !applied(likely.send().await)? {
+            applied(other.send().await)?;
         }
         Ok(())
     }
@@ -511,12 +515,9 @@ impl Store {
         expires_at: Timestamp,
     ) -> Result<SignInWrite, StoreError> {
         let (max_failures, window_start) = lockout;
-        let mut item = session_key(user_id, session_lookup);
-        item.insert("created_at".into(), number(now.epoch_seconds()));
-        item.insert(TTL_ATTRIBUTE.into(), number(expires_at.epoch_seconds()));
         let put_session = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(session_item(user_id, session_lookup, now, expires_at)))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(StoreError::unbuildable)?;
@@ -845,6 +846,14 @@ fn session_key(user_id: Uuid, session_lookup: &str) -> Item {
             AttributeValue::S(format!("SESSION#{session_lookup}")),
         ),
     ])
+}
+
+/// A session's item: its key, when it was opened, and its expiry (the TTL attribute).
+fn session_item(user_id: Uuid, session_lookup: &str, created_at: Timestamp, expires_at: Timestamp) -> Item {
+    let mut item = session_key(user_id, session_lookup);
+    item.insert("created_at".into(), number(created_at.epoch_seconds()));
+    item.insert(TTL_ATTRIBUTE.into(), number(expires_at.epoch_seconds()));
+    item
 }
 
 fn email_key(email: &str) -> Item {

@@ -192,11 +192,14 @@ impl KeyRing {
         self.previous.as_ref()
     }
 
+    /// The keys in use: the current one, then the previous one if there is one.
+    pub fn keys(&self) -> impl Iterator<Item = &TokenKey> {
+        std::iter::once(&self.current).chain(&self.previous)
+    }
+
     /// The key with this id, if it is one of ours.
     pub fn key(&self, id: KeyId) -> Option<&TokenKey> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .find(|key| key.id == id)
+        self.keys().find(|key| key.id == id)
     }
 
     /// A new access token, under the current key.

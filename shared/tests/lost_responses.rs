@@ -2,7 +2,6 @@
 //! SDK's attempt times out and it sends the same request again. The client must still get
 //! 200 with a token that works, and the old token must be dead, through either way in.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,12 +12,7 @@ use testkit::{TestApp, bearer, parts, request, session_headers};
 /// A test app whose store calls go through a proxy that can lose responses.
 async fn app_behind_proxy() -> (TestApp, FaultProxy) {
     let direct = TestApp::new().await;
-    let store: SocketAddr = testkit::dynamodb_local()
-        .endpoint()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(store);
+    let proxy = FaultProxy::start(testkit::dynamodb_local().address());
     let behind = TestApp::on(&proxy.endpoint(), direct.app.store().table(), None).await;
     (behind, proxy)
 }

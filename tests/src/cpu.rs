@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Where the cgroup v1 CPU controller is mounted.
 const CPU_CONTROLLER: &str = "/sys/fs/cgroup/cpu";
 /// The CFS period: the quota is given per 10 ms.
-pub const PERIOD: Duration = Duration::from_millis(10);
+const PERIOD: Duration = Duration::from_millis(10);
 
 /// A cgroup whose processes share `fraction` of one CPU; removed when dropped.
 pub struct CpuQuota {
@@ -53,17 +53,6 @@ impl CpuQuota {
     /// The share of a CPU, as a percentage.
     pub fn percent(&self) -> f64 {
         self.fraction * 100.0
-    }
-
-    /// How much CPU the group's processes have been throttled out of, so far.
-    pub fn throttled(&self) -> Duration {
-        let stat = std::fs::read_to_string(self.dir.join("cpu.stat")).unwrap_or_default();
-        let nanos = stat
-            .lines()
-            .find_map(|line| line.strip_prefix("throttled_time "))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0);
-        Duration::from_nanos(nanos)
     }
 }
 

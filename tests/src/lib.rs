@@ -79,6 +79,7 @@ cat >/dev/null"#;
 /// A running DynamoDB Local.
 pub struct DynamoDbLocal {
     endpoint: String,
+    address: SocketAddr,
     process: Mutex<TiedProcess>,
 }
 
@@ -86,6 +87,11 @@ impl DynamoDbLocal {
     /// `http://127.0.0.1:<port>`
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// `127.0.0.1:<port>`, for a proxy in front of it.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     /// Stops it now (to test a store outage); the port stays closed afterwards.
@@ -125,6 +131,7 @@ fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
     wait_for_port(port, &mut process, "DynamoDB Local (is Java 17 installed?)");
     DynamoDbLocal {
         endpoint: format!("http://127.0.0.1:{port}"),
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
         process: Mutex::new(process),
     }
 }
@@ -133,6 +140,7 @@ fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
 /// .tools/venv by `make test`), started on a free loopback port once per test binary.
 pub struct Moto {
     endpoint: String,
+    address: SocketAddr,
     _process: Mutex<TiedProcess>,
 }
 
@@ -140,6 +148,11 @@ impl Moto {
     /// `http://127.0.0.1:<port>`
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// `127.0.0.1:<port>`, for a proxy in front of it.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 }
 
@@ -161,9 +174,31 @@ pub fn moto() -> &'static Moto {
         wait_for_port(port, &mut process, "moto_server");
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
             _process: Mutex::new(process),
         }
     })
+}
+
+/// `events/<function>.bearer.json` carrying `token` in both header maps; each file is read
+/// once per process.
+pub fn bearer_event(function: &str, token: &str) -> String {
+    static EVENTS: Mutex<std::collections::BTreeMap<String, serde_json::Value>> =
+        Mutex::new(std::collections::BTreeMap::new());
+    let mut event = EVENTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(function.to_string())
+        .or_insert_with(|| {
+            let path = workspace_root().join(format!("events/{function}.bearer.json"));
+            let text = std::fs::read_to_string(&path).expect("the function's bearer event");
+            serde_json::from_str(&text).expect("an event in JSON")
+        })
+        .clone();
+    let authorization = format!("Bearer {token}");
+    event["headers"]["Authorization"] = serde_json::json!(authorization);
+    event["multiValueHeaders"]["Authorization"] = serde_json::json!([authorization]);
+    event.to_string()
 }
 
 /// A Secrets Manager client on [`moto`].
@@ -360,14 +395,10 @@ impl RequestCounter {
         let mut names = std::collections::BTreeSet::new();
         for (_, body) in operations.iter() {
             let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-            let mut parts = vec![request.clone()];
-            for item in request["TransactItems"].as_array().into_iter().flatten() {
-                parts.extend(
-                    item.as_object()
-                        .into_iter()
-                        .flat_map(|item| item.values().cloned()),
-                );
-            }
+            // The request itself, and each item of a transaction.
+            let items = request["TransactItems"].as_array().into_iter().flatten();
+            let parts = std::iter::once(&request)
+                .chain(items.flat_map(|item| item.as_object().into_iter().flat_map(|item| item.values())));
             for part in parts {
                 names.extend(
                     part["Key"]

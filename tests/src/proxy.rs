@@ -125,7 +125,6 @@ struct Shaping {
 struct Faults {
     lose_next_response: AtomicBool,
     responses_lost: AtomicUsize,
-    connections: AtomicUsize,
     handshakes: AtomicUsize,
     idle_closes: AtomicUsize,
     /// One switch per open connection, for [`FaultProxy::silence_open_connections`].
@@ -188,10 +187,6 @@ impl FaultProxy {
         format!("{scheme}://{}", self.address)
     }
 
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     /// The store's next response never reaches the client: the request is delivered (so a
     /// write happens) and the connection then stays open and silent, as when a response is
     /// lost on the way back.
@@ -211,11 +206,6 @@ impl FaultProxy {
         for silencer in silencers.iter() {
             silencer.store(true, SeqCst);
         }
-    }
-
-    /// Connections accepted so far.
-    pub fn connections(&self) -> usize {
-        self.faults.connections.load(SeqCst)
     }
 
     /// TLS handshakes completed so far.
@@ -240,7 +230,6 @@ impl Drop for FaultProxy {
 async fn accept(listener: TcpListener, upstream: SocketAddr, shaping: Arc<Shaping>, faults: Arc<Faults>) {
     let acceptor = shaping.conditions.tls.as_ref().map(|ca| ca.acceptor());
     while let Ok((client, _)) = listener.accept().await {
-        faults.connections.fetch_add(1, SeqCst);
         let (faults, shaping, acceptor) = (Arc::clone(&faults), Arc::clone(&shaping), acceptor.clone());
         tokio::spawn(async move {
             let _ = client.set_nodelay(true);
@@ -387,7 +376,7 @@ where
 /// Delivers chunks at their due instant, to within tens of microseconds: tokio's timers tick
 /// in whole milliseconds, too coarse for a 1 ms round trip. One thread sleeps until the
 /// earliest due chunk (a futex wait) and hands it to its connection's writer.
-pub struct DelayLine {
+struct DelayLine {
     schedule: std::sync::mpsc::Sender<Scheduled>,
 }
 

@@ -66,6 +66,33 @@ pub struct Launch {
     pub wrapper: Vec<String>,
 }
 
+impl Launch {
+    /// Starts `program args` with `env` (`env NAME=value ... [wrapper ...] program args`, so the
+    /// watchdog shell passes the variables through); with a quota, a shell joins the cgroup
+    /// first and then becomes that command.
+    pub fn spawn<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        env: &[(K, V)],
+        program: &Path,
+        args: &[String],
+        output: Stdio,
+    ) -> TiedProcess {
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(procs) = &self.cpu_quota {
+            argv.extend(["sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
+            argv.push(procs.display().to_string());
+        }
+        argv.push("env".into());
+        argv.extend(env.iter().map(|(k, v)| format!("{}={}", k.as_ref(), v.as_ref())));
+        argv.extend(self.wrapper.iter().cloned());
+        argv.push(program.display().to_string());
+        argv.extend(args.iter().cloned());
+        let (program, rest) = argv.split_first().expect("a command");
+        let rest: Vec<&OsStr> = rest.iter().map(OsStr::new).collect();
+        TiedProcess::spawn(program, &rest, output)
+    }
+}
+
 /// A Runtime API endpoint with one function process behind it.
 pub struct RuntimeApi {
     address: SocketAddr,
@@ -95,10 +122,25 @@ impl RuntimeApi {
 
     /// A Runtime API with `binary` started behind it and through its init; returns the
     /// init time too (see [`wait_for_init`](Self::wait_for_init)).
-    pub fn with_function(binary: &Path, env: &[(&str, &str)], output: Stdio) -> (Self, Duration) {
+    pub fn with_function<K: AsRef<str>, V: AsRef<str>>(
+        binary: &Path,
+        env: &[(K, V)],
+        output: Stdio,
+    ) -> (Self, Duration) {
+        Self::with_function_in(binary, env, output, &Launch::default(), Duration::from_secs(30))
+    }
+
+    /// [`with_function`](Self::with_function) under `launch`, allowing `init_limit` for the init.
+    pub fn with_function_in<K: AsRef<str>, V: AsRef<str>>(
+        binary: &Path,
+        env: &[(K, V)],
+        output: Stdio,
+        launch: &Launch,
+        init_limit: Duration,
+    ) -> (Self, Duration) {
         let mut api = Self::start();
-        api.spawn_function(binary, env, output);
-        let init = api.wait_for_init(Duration::from_secs(30));
+        api.spawn_function_with(binary, env, output, launch);
+        let init = api.wait_for_init(init_limit);
         (api, init)
     }
 
@@ -109,77 +151,72 @@ impl RuntimeApi {
 
     /// Starts `binary` as Lambda would (the runtime's variables plus `env`); its stdout
     /// (the function's logs) goes to `output`, its stderr is inherited.
-    pub fn spawn_function(&mut self, binary: &Path, env: &[(&str, &str)], output: Stdio) {
+    pub fn spawn_function<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        binary: &Path,
+        env: &[(K, V)],
+        output: Stdio,
+    ) {
         self.spawn_function_with(binary, env, output, &Launch::default());
     }
 
     /// [`spawn_function`](Self::spawn_function) under a CPU quota and/or a wrapper program.
-    pub fn spawn_function_with(
+    pub fn spawn_function_with<K: AsRef<str>, V: AsRef<str>>(
         &mut self,
         binary: &Path,
-        env: &[(&str, &str)],
+        env: &[(K, V)],
         output: Stdio,
         launch: &Launch,
     ) {
         let name = binary.file_name().and_then(OsStr::to_str).unwrap_or("function");
-        let runtime_env = [
-            ("AWS_LAMBDA_RUNTIME_API", self.address()),
-            ("AWS_LAMBDA_FUNCTION_NAME", name.to_string()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_string()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+        let mut all = vec![
+            ("AWS_LAMBDA_RUNTIME_API".to_string(), self.address()),
+            ("AWS_LAMBDA_FUNCTION_NAME".to_string(), name.to_string()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_string(), "128".to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION".to_string(), "$LATEST".to_string()),
         ];
-        // `env NAME=value ... [wrapper ...] binary`, so the watchdog shell passes the variables
-        // through; with a quota, a shell joins the cgroup first and then becomes that command.
-        let mut args: Vec<String> = Vec::new();
-        if let Some(procs) = &launch.cpu_quota {
-            args.extend(["sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
-            args.push(procs.display().to_string());
-        }
-        args.push("env".into());
-        args.extend(runtime_env.iter().map(|(k, v)| format!("{k}={v}")));
-        args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
-        args.extend(launch.wrapper.iter().cloned());
-        args.push(binary.display().to_string());
-        let (program, rest) = args.split_first().expect("a command");
-        let rest: Vec<&OsStr> = rest.iter().map(OsStr::new).collect();
+        all.extend(
+            env.iter()
+                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())),
+        );
         let spawned_at = Instant::now();
-        self.function = Some((TiedProcess::spawn(program, &rest, output), spawned_at));
+        self.function = Some((launch.spawn(&all, binary, &[], output), spawned_at));
     }
 
     /// Waits until the function has finished its init (its first `next` call) and returns
-    /// how long that took from spawn; panics if it reported an init error or took over `limit`.
+    /// how long that took from spawn; panics if it failed its init or took over `limit`.
     pub fn wait_for_init(&self, limit: Duration) -> Duration {
-        let spawned_at = self
-            .function
-            .as_ref()
-            .map(|(_, at)| *at)
-            .expect("a function was spawned");
-        let (lock, ready) = &*self.shared;
-        let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = Instant::now() + limit;
-        while queue.first_next.is_none() {
-            if let Some(error) = &queue.init_error {
-                panic!("the function failed its init: {error}");
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "the function did not finish its init within {limit:?}"
-            );
-            queue = ready
-                .wait_timeout(queue, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        queue.first_next.map(|at| at - spawned_at).unwrap_or_default()
+        self.try_wait_for_init(limit)
+            .unwrap_or_else(|error| panic!("the function did not finish its init: {error}"))
     }
 
-    /// Sends one event and waits for the function's answer.
+    /// Sends one event and waits for the function's answer; panics without one.
     pub fn invoke(&self, event: &str, limit: Duration) -> Outcome {
-        let receiver = self.enqueue(event);
-        receiver
-            .recv_timeout(limit)
-            .unwrap_or_else(|_| panic!("no answer within {limit:?}"))
+        self.try_invoke(event, limit)
+            .unwrap_or_else(|error| panic!("no answer: {error}"))
+    }
+
+    /// `(statusCode, JSON body)` of the proxy response to `event`; panics if the function
+    /// reported an error.
+    pub fn call(&self, event: &str) -> (u64, serde_json::Value) {
+        let Outcome::Response(response) = self.invoke(event, Duration::from_secs(30)) else {
+            panic!("the function reported an error");
+        };
+        let response: serde_json::Value = serde_json::from_str(&response).expect("a proxy response");
+        let body = response["body"].as_str().expect("a body");
+        let body = serde_json::from_str(body).expect("a JSON body");
+        (response["statusCode"].as_u64().expect("a status code"), body)
+    }
+
+    /// Sends `signal` (e.g. `-STOP`, `-CONT`: Lambda's freeze and thaw) to the function
+    /// process; whether it was delivered.
+    pub fn signal_function(&self, signal: &str) -> bool {
+        self.function_pid().is_some_and(|pid| {
+            std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .is_ok_and(|status| status.success())
+        })
     }
 
     /// [`wait_for_init`](Self::wait_for_init) that reports an init error, a crash or a slow

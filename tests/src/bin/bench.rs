@@ -23,14 +23,14 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::api;
 use shared::clock::Timestamp;
 use shared::config::TEST_CA_VARIABLE;
 use testkit::cpu::CpuQuota;
 use testkit::proxy::{Conditions, FaultProxy, TestCa};
 use testkit::runtime_api::{Launch, Outcome, RuntimeApi};
-use testkit::{KEY, TestApp, TiedProcess, bearer, request, session_headers, workspace_root};
+use testkit::{KEY, TestApp, bearer, request, session_headers, workspace_root};
 
 const FUNCTIONS: [(&str, &str); 4] = [
     ("get-current-user", "GetCurrentUserFunction"),
@@ -90,7 +90,8 @@ fn margin_verdict(value: Duration, floor: Duration, allowed_ms: f64) -> String {
 
 /// Where the functions' store is, and what CPU they get.
 struct Setting {
-    name: String,
+    /// The round-trip time the proxies add.
+    rtt: Duration,
     proxy: Arc<FaultProxy>,
     quota: Option<Arc<CpuQuota>>,
     /// The key from this secret (as deployed) instead of `TOKEN_KEY`.
@@ -104,6 +105,14 @@ struct KeySecret {
 }
 
 impl Setting {
+    fn name(&self) -> String {
+        let cpu = match &self.quota {
+            Some(quota) => format!("{:.1}% CPU", quota.percent()),
+            None => "whole CPU".to_string(),
+        };
+        format!("TLS, {} ms RTT, {cpu}", self.rtt.as_millis())
+    }
+
     fn launch(&self) -> Launch {
         Launch {
             cpu_quota: self.quota.as_ref().map(|quota| quota.procs_file()),
@@ -147,18 +156,22 @@ impl Bench {
 
     /// A binary started as Lambda would in `setting`; returns it with its init time.
     fn start(&self, binary: &str, setting: &Setting) -> (RuntimeApi, Duration) {
+        let binary = self.release.join(binary);
         let settings = self.settings(setting);
-        let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut api = RuntimeApi::start();
-        api.spawn_function_with(&self.release.join(binary), &env, Stdio::null(), &setting.launch());
-        let init = api.wait_for_init(Duration::from_secs(60));
-        (api, init)
+        let init_limit = Duration::from_secs(60);
+        RuntimeApi::with_function_in(&binary, &settings, Stdio::null(), &setting.launch(), init_limit)
     }
 
     /// One invocation: the function's bearer event with the current token (hello-world gets
     /// the same event); returns how long the answer took, and keeps the token current.
     fn invoke(&mut self, api: &RuntimeApi, binary: &str) -> Duration {
-        let event = bearer_event(binary, &self.token);
+        // hello-world gets the same event as the function it stands beside.
+        let function = if binary == "hello-world" {
+            "get-current-user"
+        } else {
+            binary
+        };
+        let event = testkit::bearer_event(function, &self.token);
         let started = Instant::now();
         let Outcome::Response(response) = api.invoke(&event, Duration::from_secs(60)) else {
             panic!("{binary} reported an error");
@@ -194,11 +207,11 @@ impl Bench {
     fn warm(&mut self, binary: &str, setting: &Setting, count: usize) -> Warm {
         let handshakes_before = setting.proxy.handshakes();
         let (api, _) = self.start(binary, setting);
-        let first = self.invoke(&api, binary);
+        // The first request is the cold start's: not among the warm ones.
+        self.invoke(&api, binary);
         let latencies = (0..count).map(|_| self.invoke(&api, binary)).collect();
         let memory = api.function_pid().map(memory_kib).unwrap_or_default();
         Warm {
-            first,
             latencies,
             handshakes: setting.proxy.handshakes() - handshakes_before,
             memory,
@@ -207,19 +220,11 @@ impl Bench {
 
     /// The floor: `bare-call` in the setting's quota, `count` calls; `(first, latencies)`.
     fn bare(&self, operation: &str, setting: &Setting, count: usize) -> (Duration, Vec<Duration>) {
-        let settings = self.settings(setting);
-        let mut args: Vec<String> = Vec::new();
-        if let Some(quota) = &setting.quota {
-            args.extend(["sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
-            args.push(quota.procs_file().display().to_string());
-        }
-        args.push("env".into());
-        args.extend(settings.iter().map(|(k, v)| format!("{k}={v}")));
-        args.push(self.release.join("bare-call").display().to_string());
-        args.extend([operation.to_string(), self.user_id.to_string(), count.to_string()]);
-        let (program, rest) = args.split_first().expect("a command");
-        let rest: Vec<&std::ffi::OsStr> = rest.iter().map(std::ffi::OsStr::new).collect();
-        let mut process = TiedProcess::spawn(program, &rest, Stdio::piped());
+        let args = [operation.to_string(), self.user_id.to_string(), count.to_string()];
+        let program = self.release.join("bare-call");
+        let mut process = setting
+            .launch()
+            .spawn(&self.settings(setting), &program, &args, Stdio::piped());
         let output = process.stdout().expect("piped");
         let mut first = Duration::ZERO;
         let mut latencies = Vec::with_capacity(count);
@@ -249,26 +254,9 @@ struct ColdStart {
 }
 
 struct Warm {
-    first: Duration,
     latencies: Vec<Duration>,
     handshakes: usize,
     memory: (u64, u64),
-}
-
-/// The function's bearer event from events/, carrying `token`.
-fn bearer_event(binary: &str, token: &str) -> String {
-    let function = if binary == "hello-world" {
-        "get-current-user"
-    } else {
-        binary
-    };
-    let path = workspace_root().join(format!("events/{function}.bearer.json"));
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("events/")).expect("JSON");
-    let authorization = format!("Bearer {token}");
-    event["headers"]["Authorization"] = json!(authorization);
-    event["multiValueHeaders"]["Authorization"] = json!([authorization]);
-    event.to_string()
 }
 
 /// `VmHWM` (peak) and `VmRSS` of a process, in KiB.
@@ -306,21 +294,10 @@ fn main() {
     let test = runtime.block_on(TestApp::new());
     let (user, token) = runtime.block_on(test.user("bench@example.com"));
     let session = runtime.block_on(test.session(&user, Duration::from_secs(3600)));
-    let store: SocketAddr = testkit::dynamodb_local()
-        .endpoint()
-        .trim_start_matches("http://")
-        .parse()
-        .expect("DynamoDB Local's address");
+    let store = testkit::dynamodb_local().address();
     let ca = Arc::new(TestCa::new());
     let proxy = |rtt: Duration, close_idle_after: Option<Duration>| {
-        Arc::new(FaultProxy::with(
-            store,
-            Conditions {
-                tls: Some(Arc::clone(&ca)),
-                one_way_delay: rtt / 2,
-                close_idle_after,
-            },
-        ))
+        Arc::new(tls_proxy(store, &ca, rtt, close_idle_after))
     };
     let mut bench = Bench {
         test,
@@ -348,24 +325,18 @@ fn main() {
             None
         }
     };
-    let cpu_label = |quota: &Option<Arc<CpuQuota>>| match quota {
-        Some(quota) => format!("{:.1}% CPU", quota.percent()),
-        None => "whole CPU".to_string(),
-    };
     let mut settings = Vec::new();
     for rtt in [Duration::ZERO, Duration::from_millis(1)] {
         let proxy = proxy(rtt, None);
-        let name =
-            |quota: &Option<Arc<CpuQuota>>| format!("TLS, {} ms RTT, {}", rtt.as_millis(), cpu_label(quota));
         settings.push(Setting {
-            name: name(&None),
+            rtt,
             proxy: Arc::clone(&proxy),
             quota: None,
             secret: None,
         });
         if quota.is_some() {
             settings.push(Setting {
-                name: name(&quota),
+                rtt,
                 proxy,
                 quota: quota.clone(),
                 secret: None,
@@ -388,7 +359,7 @@ fn main() {
         let _ = writeln!(
             report,
             "\n### {}\n\n| binary | init | first response | spawn to first 200 | vs hello-world |\n|---|---|---|---|---|\n| hello-world (baseline) | {} | {} | {} | 1.00x |",
-            setting.name,
+            setting.name(),
             ms(median(&hello.init)),
             ms(median(&hello.first)),
             ms(hello_total)
@@ -412,7 +383,7 @@ fn main() {
                 first_requests.push((function, median(&cold.first)));
             }
         }
-        eprintln!("cold starts measured: {}", setting.name);
+        eprintln!("cold starts measured: {}", setting.name());
     }
 
     // Warm requests at 1 ms RTT, whole CPU and 7.2%, against the floor in the same setting.
@@ -424,7 +395,7 @@ fn main() {
     );
     for setting in settings
         .iter()
-        .filter(|s| s.name.contains("1 ms") && section("warm"))
+        .filter(|s| s.rtt == Duration::from_millis(1) && section("warm"))
     {
         let count = if setting.quota.is_some() {
             lambda_warm
@@ -443,7 +414,7 @@ fn main() {
         let _ = writeln!(
             report,
             "\n### {} ({count} requests each)\n\n| function | p50 | p99 | floor p50 | floor p99 | p50 over floor | p99 over floor | handshakes |\n|---|---|---|---|---|---|---|---|",
-            setting.name
+            setting.name()
         );
         for (function, _) in FUNCTIONS {
             let warm = bench.warm(function, setting, count);
@@ -484,16 +455,15 @@ fn main() {
                     }
                 );
             }
-            let _ = warm.first;
         }
-        eprintln!("warm requests measured: {}", setting.name);
+        eprintln!("warm requests measured: {}", setting.name());
     }
 
     // First request against a warm one, in the Lambda-like setting.
     let _ = writeln!(
         report,
         "\n## First request vs warm ({}, ms)\n\nThe connection and handshake are made in init, so the first request pays for neither.\n\n| function | first request (median of cold starts) | warm p50 | ratio |\n|---|---|---|---|",
-        settings[lambda_like].name
+        settings[lambda_like].name()
     );
     for ((function, first), (_, p50)) in first_requests.iter().zip(&lambda_warm_p50) {
         let _ = writeln!(
@@ -543,7 +513,7 @@ fn main() {
     let _ = writeln!(
         report,
         "\n## Memory ({}, after the warm requests, MB)\n\n| function | peak RSS | RSS at the end | goal: peak < 16 MB |\n|---|---|---|---|\n{memory}",
-        settings[lambda_like].name
+        settings[lambda_like].name()
     );
 
     print!("{report}");
@@ -569,11 +539,6 @@ fn key_from_secret(
     runs: usize,
     report: &mut String,
 ) {
-    let moto: SocketAddr = testkit::moto()
-        .endpoint()
-        .trim_start_matches("http://")
-        .parse()
-        .expect("moto's address");
     let arn = runtime.block_on(testkit::create_secret(
         &format!("bench-key-{}", std::process::id()),
         KEY,
@@ -582,21 +547,14 @@ fn key_from_secret(
         report,
         "\n## The key from Secrets Manager at init ({runs} runs each, medians, ms)\n\nThe key is read concurrently with the DynamoDB warm-up, over the same HTTPS client, so init should grow by at most the difference between the two first calls (each measured alone by `bare-call`: connection, TLS handshake, one request), not by their sum. Secrets Manager here is moto (a Python server, slower per request than the real one) behind its own TLS proxy with the same RTT.\n\n| setting | init, key in environment | init, key from the secret | growth | first DynamoDB call alone | first GetSecretValue alone |\n|---|---|---|---|---|---|"
     );
-    for setting in settings.iter().filter(|s| s.name.contains("1 ms")) {
+    for setting in settings.iter().filter(|s| s.rtt == Duration::from_millis(1)) {
         let with_secret = Setting {
-            name: setting.name.clone(),
+            rtt: setting.rtt,
             proxy: Arc::clone(&setting.proxy),
             quota: setting.quota.clone(),
             secret: Some(Arc::new(KeySecret {
                 arn: arn.clone(),
-                proxy: FaultProxy::with(
-                    moto,
-                    Conditions {
-                        tls: Some(Arc::clone(&bench.ca)),
-                        one_way_delay: Duration::from_micros(500),
-                        close_idle_after: None,
-                    },
-                ),
+                proxy: tls_proxy(testkit::moto().address(), &bench.ca, setting.rtt, None),
             })),
         };
         let from_env = bench.cold("get-current-user", setting, runs);
@@ -607,15 +565,33 @@ fn key_from_secret(
         let _ = writeln!(
             report,
             "| {} | {} | {} | {} | {} | {} |",
-            setting.name,
+            setting.name(),
             ms(env_init),
             ms(secret_init),
             ms(secret_init.saturating_sub(env_init)),
             ms(store_first),
             ms(secret_first)
         );
-        eprintln!("key from the secret measured: {}", setting.name);
+        eprintln!("key from the secret measured: {}", setting.name());
     }
+}
+
+/// A TLS proxy (the run's test CA) in front of `upstream`, adding `rtt`, closing connections
+/// idle for `close_idle_after` if set.
+fn tls_proxy(
+    upstream: SocketAddr,
+    ca: &Arc<TestCa>,
+    rtt: Duration,
+    close_idle_after: Option<Duration>,
+) -> FaultProxy {
+    FaultProxy::with(
+        upstream,
+        Conditions {
+            tls: Some(Arc::clone(ca)),
+            one_way_delay: rtt / 2,
+            close_idle_after,
+        },
+    )
 }
 
 /// The SDK's requests per endpoint and auth mode, in-process.
@@ -694,7 +670,7 @@ fn freezes(
     report: &mut String,
 ) {
     let closing = Setting {
-        name: lambda_like.name.clone(),
+        rtt: Duration::from_millis(1),
         proxy: proxy(Duration::from_millis(1), Some(SERVER_IDLE_CLOSE)),
         quota: lambda_like.quota.clone(),
         secret: None,
@@ -706,11 +682,7 @@ fn freezes(
     let reconnect = first.saturating_sub(median(&bare));
     let (api, _) = bench.start(function, &closing);
     bench.invoke(&api, function);
-    let signal = |name: &str| {
-        if let Some(pid) = api.function_pid() {
-            let _ = Command::new("kill").args([name, &pid.to_string()]).status();
-        }
-    };
+    let signal = |name: &str| api.signal_function(name);
     let handshakes = closing.proxy.handshakes();
     signal("-STOP");
     std::thread::sleep(freeze);
@@ -729,7 +701,7 @@ fn freezes(
     let _ = writeln!(
         report,
         "\n## Connection life across freezes ({}, {function}, ms)\n\nWarm p99 here {}; one reconnect (a fresh connection's first call minus a warm one, from `bare-call`) {}. The pool drops connections idle over {} s (shared/src/config.rs).\n\n| what | the request after it | the next request | new connections | goal |\n|---|---|---|---|---|\n| frozen {} s while the far end closed the idle connection at {} s | {} | {} | {reconnects} | {} |\n| the path silently drops the connection (no FIN, no RST) | {} | {} | {silent_reconnects} | {} |",
-        closing.name,
+        closing.name(),
         ms(p99),
         ms(reconnect),
         shared::config::POOL_IDLE_TIMEOUT.as_secs(),

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
     // The function's own logs go to stderr, its answer to stdout.
     let mut api = RuntimeApi::start();
-    api.spawn_function(&binary, &[], Stdio::from(std::io::stderr()));
+    api.spawn_function(&binary, &[] as &[(&str, &str)], Stdio::from(std::io::stderr()));
     if let Err(error) = api.try_wait_for_init(Duration::from_secs(30)) {
         eprintln!("invoke: {function} did not start: {error}");
         return ExitCode::FAILURE;
