@@ -1,7 +1,8 @@
 # The two commands: `make run` (the API on localhost) and `make test` (every test).
 # Both install what they need into this folder (node_modules/, .tools/); nothing global,
 # except Debian packages when root: the Ruby, PHP and Go interpreters for the spec's
-# examples, and strace (the trust-store test counts a function's file accesses at init).
+# examples, strace (the trust-store test counts a function's file accesses at init), and
+# Chromium with chromedriver (the account page's browser test).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -12,8 +13,8 @@ export CARGO_TERM_COLOR ?= never
 VENV := .tools/venv
 TOOLS_STAMP := $(VENV)/.installed
 DYNAMODB_LOCAL_STAMP := node_modules/.package-lock.json
-DEBIAN_COMMANDS := ruby php go strace
-DEBIAN_PACKAGES := ruby php-cli php-curl golang-go strace
+DEBIAN_COMMANDS := ruby php go strace chromium chromedriver
+DEBIAN_PACKAGES := ruby php-cli php-curl golang-go strace chromium chromium-driver
 
 FUNCTIONS := get-current-user get-access-token regenerate-access-token get-auth-user
 

@@ -89,12 +89,20 @@ CSRFTOKEN=$(field csrftoken <<<"$session")
 target/debug/local-api --port "$PORT" &
 started+=($!)
 BASE_URL="http://127.0.0.1:$PORT"
-# Start every function once (an unauthenticated call answers 401), so "ready" means answering.
-answers_401() { [[ $(curl -s -o /dev/null -w '%{http_code}' -X "$1" "$BASE_URL$2") == 401 ]]; }
-for route in "GET /api/users/me/" "GET /api/users/me/token/" "POST /api/users/me/token/regenerate/" "GET /api/v3/auth/user"; do
-    wait_for "$route" 300 answers_401 $route
+# Start every function once (a call without credentials), so "ready" means answering.
+answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' -X "$2" "$BASE_URL$3") == "$1" ]]; }
+for route in "401 GET /api/users/me/" "401 GET /api/users/me/token/" "401 POST /api/users/me/token/regenerate/" \
+    "401 GET /api/v3/auth/user" "400 POST /api/auth/login/" "401 POST /api/auth/logout/" "200 GET /"; do
+    wait_for "${route#* }" 300 answers $route
 done
 
+if [[ $TOKEN_KEY == dev-only-* ]]; then
+    cat <<EOF
+
+# The account page (sign in as $DEMO_EMAIL with the public demo password demo-password):
+#   $BASE_URL/
+EOF
+fi
 cat <<EOF
 
 # The API:

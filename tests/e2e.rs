@@ -173,7 +173,8 @@ fn unknown_paths_and_methods_get_api_gateways_404() {
         json!({"message": "Not Found"}),
     );
     for (method, path) in [
-        ("GET", "/"),
+        ("POST", "/"),
+        ("GET", "/account/"),
         ("GET", "/api/users/"),
         ("GET", "/api/users/me/extra"),
         ("GET", "/API/users/me/"),

@@ -69,7 +69,17 @@ fn expected(function: &str, case: &str, demo: &Value) -> (u16, Option<&'static s
         ("get-access-token", "bearer" | "session" | "session-among-other-cookies") => {
             (200, None, Some(token))
         }
-        ("regenerate-access-token", "session-without-csrf") => (
+        ("login", "json-body" | "form-body") => (
+            200,
+            None,
+            Some(json!({"external_id": demo["id"], "is_authenticated": true})),
+        ),
+        ("login", "wrong-password") => (
+            401,
+            Some("Bearer"),
+            Some(json!({"detail": "Invalid email or password."})),
+        ),
+        ("regenerate-access-token" | "logout", "session-without-csrf") => (
             403,
             None,
             Some(json!({"detail": "CSRF Failed: CSRF token missing."})),
@@ -90,12 +100,12 @@ fn every_event_gets_the_contracts_answer_from_the_built_function() {
         "get-access-token",
         "regenerate-access-token",
         "get-auth-user",
+        "login",
+        "logout",
+        "account-page",
     ] {
         let events = events_of(function);
-        assert!(
-            events.len() >= 4,
-            "{function} has events for bearer, session, missing and malformed"
-        );
+        assert!(!events.is_empty(), "{function} has events");
         let binary = workspace_root().join("target/debug").join(function);
         let (api, _) = RuntimeApi::with_function(&binary, &env, Stdio::null());
         for (case, event) in &events {
@@ -122,6 +132,30 @@ fn every_event_gets_the_contracts_answer_from_the_built_function() {
                 assert_eq!(
                     headers["access-control-allow-headers"],
                     "Authorization, Content-Type, X-CSRFToken"
+                );
+                checked += 1;
+                continue;
+            }
+            if function == "logout" && case == "session" {
+                // Signed out: no body, and both cookies expired.
+                assert_eq!(response["statusCode"], 204, "{function}.{case}: {response}");
+                let cookies = &response["multiValueHeaders"]["set-cookie"];
+                assert!(
+                    cookies.to_string().contains("sessionid=\\\"\\\"; Max-Age=0"),
+                    "{cookies}"
+                );
+                checked += 1;
+                continue;
+            }
+            if function == "account-page" {
+                assert_eq!(response["statusCode"], 200, "{function}.{case}: {response}");
+                assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+                assert_eq!(headers["x-frame-options"], "DENY");
+                assert!(
+                    response["body"]
+                        .as_str()
+                        .unwrap()
+                        .contains("<form id=\"sign-in\"")
                 );
                 checked += 1;
                 continue;

@@ -48,6 +48,17 @@ fn text(value: &Yaml) -> String {
     }
 }
 
+/// The account page: static, no store, no key.
+const PAGE: &str = "account-page";
+
+/// A resource path as the spec writes it, without its trailing slash (but the root).
+fn resource_of(path: &str) -> &str {
+    match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
 /// The table every DynamoDB statement must name: the stack's own, or the adopted one.
 const TABLE_ARN: &str = "If [CreateTable, GetAtt UsersTable.Arn, Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}]";
 
@@ -63,9 +74,11 @@ fn functions() -> BTreeMap<String, Function> {
             .as_str()
             .unwrap()
             .to_string();
-        // One route per function, plus OPTIONS on the same resource for CORS preflights.
+        // One route per function, plus OPTIONS on the same resource for CORS preflights
+        // (but for the account page: it is only ever loaded from its own origin).
         let events = resource["Properties"]["Events"].as_mapping().unwrap();
-        assert_eq!(events.len(), 2, "{binary}: its route and its preflight");
+        let routes = if binary == PAGE { 1 } else { 2 };
+        assert_eq!(events.len(), routes, "{binary}: its route and its preflight");
         for event in events.values() {
             assert_eq!(event["Type"].as_str(), Some("Api"), "{binary}: REST API events");
             assert_eq!(text(&event["Properties"]["RestApiId"]), "Ref Api", "{binary}");
@@ -73,16 +86,22 @@ fn functions() -> BTreeMap<String, Function> {
         let (preflight, api): (Vec<&Yaml>, Vec<&Yaml>) = events
             .values()
             .partition(|event| event["Properties"]["Method"].as_str() == Some("OPTIONS"));
-        let (preflight, api) = (preflight[0], api[0]);
-        assert_eq!(
-            preflight["Properties"]["Path"], api["Properties"]["Path"],
-            "{binary}: the preflight is on the route's resource"
-        );
+        let api = api[0];
+        if let Some(preflight) = preflight.first() {
+            assert_eq!(
+                preflight["Properties"]["Path"], api["Properties"]["Path"],
+                "{binary}: the preflight is on the route's resource"
+            );
+        }
         let mut actions = BTreeSet::new();
         let mut resources = Vec::new();
         let mut attributes = None;
         let mut others = Vec::new();
-        for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
+        for policy in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
             for statement in policy["Statement"].as_sequence().expect("inline statements only") {
                 assert_eq!(statement["Effect"].as_str(), Some("Allow"));
                 let listed = statement["Action"].as_sequence().unwrap();
@@ -113,7 +132,14 @@ fn functions() -> BTreeMap<String, Function> {
 
 async fn call(binary: &str, app: &App, method: &str, headers: &[(&str, String)]) -> Response<Body> {
     let request: Request = request(method, "/", headers);
+    call_with(binary, app, request).await
+}
+
+async fn call_with(binary: &str, app: &App, request: Request) -> Response<Body> {
     match binary {
+        "login" => api::login(app, request).await,
+        "logout" => api::logout(app, request).await,
+        PAGE => shared::page::account_page(request).await,
         "get-current-user" => api::get_current_user(app, request).await,
         "get-access-token" => api::get_access_token(app, request).await,
         "regenerate-access-token" => api::regenerate_access_token(app, request).await,
@@ -128,8 +154,10 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
         let test = TestApp::new().await;
         let (user, token) = test.user("ann@example.com").await;
         let session = test.session(&user, Duration::from_secs(600)).await;
-        // The init phase (App::from_env), then every way in.
-        test.app.store().warm_up().await;
+        // The init phase (App::from_env; the page has none), then every way in.
+        if binary != PAGE {
+            test.app.store().warm_up().await;
+        }
         let forged = testkit::forged(&token);
         let ways = [
             vec![bearer(&token)],
@@ -137,6 +165,22 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
             vec![bearer(&forged)],
             vec![],
         ];
+        if binary == "login" {
+            // A wrong password (counted), then the right one (a session opened).
+            assert!(test.app.set_password(&user, "the right password").await.unwrap());
+            test.requests.take();
+            test.app.store().warm_up().await;
+            for password in ["a wrong password", "the right password"] {
+                let body = serde_json::json!({"email": "ann@example.com", "password": password});
+                let request = lambda_http::http::Request::builder()
+                    .method("POST")
+                    .uri("/api/auth/login/")
+                    .header("content-type", "application/json")
+                    .body(Body::Text(body.to_string()))
+                    .unwrap();
+                call_with(&binary, &test.app, request).await;
+            }
+        }
         for headers in ways {
             let response = call(&binary, &test.app, &declared.method, &headers).await;
             assert!(
@@ -162,18 +206,20 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
                 "{binary}: dynamodb:Attributes lists exactly the attributes the requests name"
             );
         }
-        // Each function reads the token key's secret at init, and nothing else beyond the table.
-        assert_eq!(
-            declared.others,
-            [(
-                "[secretsmanager:GetSecretValue]".to_string(),
-                "If [CreateTokenKey, Ref TokenKey, Ref ExistingTokenKeySecretArn]".to_string()
-            )],
-            "{binary}"
+        // Each function reads the token key's secret at init, and nothing else beyond the
+        // table; the page reads nothing at all.
+        let secret = (
+            "[secretsmanager:GetSecretValue]".to_string(),
+            "If [CreateTokenKey, Ref TokenKey, Ref ExistingTokenKeySecretArn]".to_string(),
         );
+        let expected = if binary == PAGE { vec![] } else { vec![secret] };
+        assert_eq!(declared.others, expected, "{binary}");
     }
-    // The regenerate role can rewrite a token and nothing else.
-    assert!(functions()["regenerate-access-token"].attributes.is_some());
+    // The regenerate role can rewrite a token and nothing else; sign-in and sign-out roles
+    // touch only what they need.
+    for limited in ["regenerate-access-token", "login", "logout"] {
+        assert!(functions()[limited].attributes.is_some(), "{limited}");
+    }
 }
 
 /// `cargo metadata`: the workspace's packages and its `[workspace.metadata]`.
@@ -219,7 +265,7 @@ fn functions_routes_and_methods_agree_everywhere() {
         assert!(
             functions
                 .values()
-                .any(|function| function.path == path.trim_end_matches('/')),
+                .any(|function| function.path == resource_of(path)),
             "no resource serves {path}"
         );
     }
@@ -253,7 +299,7 @@ fn functions_routes_and_methods_agree_everywhere() {
         );
         let requested = event["path"].as_str().unwrap();
         assert!(
-            requested == function.path || requested == format!("{}/", function.path),
+            requested == function.path || resource_of(requested) == function.path,
             "{file}: {requested}"
         );
         let stage = event["requestContext"]["stage"].as_str().unwrap();
@@ -279,11 +325,7 @@ fn functions_routes_and_methods_agree_everywhere() {
         for (method, operation) in operations.as_mapping().unwrap() {
             let method = method.as_str().unwrap().to_uppercase();
             let id = operation["operationId"].as_str().unwrap().to_string();
-            documented.insert((
-                id,
-                method,
-                path.as_str().unwrap().trim_end_matches('/').to_string(),
-            ));
+            documented.insert((id, method, resource_of(path.as_str().unwrap()).to_string()));
         }
     }
     let declared: BTreeSet<(String, String, String)> = functions

@@ -400,12 +400,10 @@ impl RequestCounter {
             let parts = std::iter::once(&request)
                 .chain(items.flat_map(|item| item.as_object().into_iter().flat_map(|item| item.values())));
             for part in parts {
-                names.extend(
-                    part["Key"]
-                        .as_object()
-                        .into_iter()
-                        .flat_map(|key| key.keys().cloned()),
-                );
+                for written in ["Key", "Item"] {
+                    let item = part[written].as_object();
+                    names.extend(item.into_iter().flat_map(|item| item.keys().cloned()));
+                }
                 let aliases = &part["ExpressionAttributeNames"];
                 for field in [
                     "UpdateExpression",

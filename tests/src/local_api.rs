@@ -110,6 +110,30 @@ impl LocalApi {
         }
     }
 
+    /// `usersctl --json <args>` on this API's table with `stdin` as its input (a password).
+    pub fn usersctl_with_stdin(&self, args: &[&str], stdin: &str) -> Value {
+        use std::io::Write;
+        let mut child = std::process::Command::new(workspace_root().join("target/debug/usersctl"))
+            .arg("--json")
+            .args(args)
+            .envs(&self.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("usersctl runs");
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes()).expect("usersctl reads stdin");
+        }
+        let output = child.wait_with_output().expect("usersctl ends");
+        assert!(
+            output.status.success(),
+            "usersctl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("usersctl prints JSON")
+    }
+
     /// `usersctl --json <args>` on this API's table; fails the caller on error.
     pub fn usersctl(&self, args: &[&str]) -> Value {
         crate::usersctl(&self.env, args)
