@@ -16,7 +16,7 @@ DYNAMODB_LOCAL_STAMP := node_modules/.package-lock.json
 DEBIAN_COMMANDS := ruby php go strace chromium chromedriver
 DEBIAN_PACKAGES := ruby php-cli php-curl golang-go strace chromium chromium-driver
 
-FUNCTIONS := get-current-user get-access-token regenerate-access-token get-auth-user
+FUNCTIONS := get-current-user get-access-token regenerate-access-token get-auth-user login logout account-page
 
 .PHONY: test run check lint build bench bench-report load deps tools interpreters
 

@@ -12,7 +12,7 @@
 //! Settings: BENCH_RUNS (cold starts per binary and condition, 20), BENCH_WARM (warm requests
 //! per function at a whole CPU, 1000), BENCH_LAMBDA_WARM (warm requests per function in the
 //! Lambda-like setting, over which handshakes are counted: 10000), BENCH_FREEZE_SECONDS (25),
-//! BENCH_SECTIONS (any of `cold,warm,freeze,keys`; all by default).
+//! BENCH_SECTIONS (any of `cold,warm,freeze,keys,signin`; all by default).
 //! Nothing here asserts a time.
 
 use std::fmt::Write as _;
@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::api;
 use shared::clock::Timestamp;
 use shared::config::TEST_CA_VARIABLE;
@@ -37,6 +37,12 @@ const FUNCTIONS: [(&str, &str); 4] = [
     ("get-access-token", "GetAccessTokenFunction"),
     ("regenerate-access-token", "RegenerateAccessTokenFunction"),
     ("get-auth-user", "GetAuthUserFunction"),
+];
+/// The sign-in functions: measured apart (their events are not bearer events), sized alike.
+const SIGN_IN_FUNCTIONS: [(&str, &str); 3] = [
+    ("login", "LoginFunction"),
+    ("logout", "LogoutFunction"),
+    ("account-page", "AccountPageFunction"),
 ];
 const SIZE_GOAL_BYTES: u64 = 5 * 1024 * 1024;
 const RSS_GOAL_KIB: u64 = 16 * 1024;
@@ -281,6 +287,7 @@ fn main() {
     let release = workspace_root().join("target/release");
     for binary in FUNCTIONS
         .iter()
+        .chain(&SIGN_IN_FUNCTIONS)
         .map(|(name, _)| *name)
         .chain(["hello-world", "bare-call"])
     {
@@ -308,7 +315,7 @@ fn main() {
     };
     let mut report = String::new();
 
-    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "cold,warm,freeze,keys".into());
+    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "cold,warm,freeze,keys,signin".into());
     let section = |name: &str| sections.split(',').any(|s| s.trim() == name);
 
     // Round trips: counted by the SDK (an interceptor), per endpoint and auth mode.
@@ -478,6 +485,9 @@ fn main() {
     if section("freeze") {
         freezes(&mut bench, &settings[lambda_like], &proxy, freeze, &mut report);
     }
+    if section("signin") {
+        sign_in_latency(&runtime, &mut bench, &settings[lambda_like], runs, &mut report);
+    }
     if section("keys") {
         key_from_secret(&runtime, &mut bench, &settings, runs, &mut report);
     }
@@ -493,7 +503,7 @@ fn main() {
         "| hello-world | {:.2} MB | | |",
         size(&bench.release.join("hello-world")).unwrap_or(0) as f64 / 1048576.0
     );
-    for (function, logical_id) in FUNCTIONS {
+    for (function, logical_id) in FUNCTIONS.iter().chain(&SIGN_IN_FUNCTIONS) {
         let x86 = size(&bench.release.join(function)).unwrap_or(0);
         let arm = size(&workspace_root().join(format!(".aws-sam/build/{logical_id}/bootstrap")));
         let largest = arm.unwrap_or(0).max(x86);
@@ -605,7 +615,7 @@ fn round_trips(
         report,
         "## DynamoDB round trips per request\n\n| endpoint | auth | requests sent by the SDK | operations |\n|---|---|---|---|"
     );
-    let forged = "A".repeat(86);
+    let forged = testkit::forged(&bench.token);
     for (function, _) in FUNCTIONS {
         let modes: &[&str] = match function {
             "get-access-token" | "regenerate-access-token" => &["bearer", "session", "forged token", "none"],
@@ -634,30 +644,187 @@ fn round_trips(
                     _ => api::get_auth_user(&test.app, request).await,
                 }
             });
-            let operations = test
-                .requests
-                .operations()
-                .iter()
-                .map(|op| op.rsplit('.').next().unwrap_or_default().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let count = test.requests.take();
+            row(report, function, mode, response.status().as_u16(), test);
             if function == "regenerate-access-token" && response.status() == 200 {
                 let (_, body) = testkit::parts(&response);
                 bench.token = body["access_token"].as_str().unwrap_or_default().to_string();
             }
-            let _ = writeln!(
-                report,
-                "| {function} | {mode} ({}) | {count} | {} |",
-                response.status().as_u16(),
-                if operations.is_empty() {
-                    "-".to_string()
-                } else {
-                    operations
-                }
-            );
         }
     }
+    sign_in_round_trips(runtime, bench, report);
+}
+
+/// `POST /api/auth/login/` with this email and password, as the page sends it.
+fn login_request(email: &str, password: &str) -> lambda_http::Request {
+    let body = json!({"email": email, "password": password}).to_string();
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/api/auth/login/")
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::Text(body))
+        .expect("a login request")
+}
+
+/// The sign-in endpoints' round trips: a login reads the account's email claim, then writes
+/// (the session, or the failure); a locked account or an unknown email costs the read only.
+fn sign_in_round_trips(runtime: &tokio::runtime::Runtime, bench: &mut Bench, report: &mut String) {
+    let test = &bench.test;
+    let password = "the bench's password";
+    let (locked, _) = runtime.block_on(test.user("locked@example.com"));
+    runtime.block_on(async {
+        let user = test
+            .app
+            .store()
+            .get_user(bench.user_id)
+            .await
+            .ok()
+            .flatten()
+            .expect("the bench user");
+        test.app.set_password(&user, password).await.expect("a password");
+        test.app
+            .set_password(&locked, password)
+            .await
+            .expect("a password");
+        for _ in 0..shared::sign_in::MAX_FAILURES {
+            api::login(&test.app, login_request("locked@example.com", "wrong")).await;
+        }
+    });
+    let cases = [
+        ("right password", login_request("bench@example.com", password)),
+        (
+            "wrong password",
+            login_request("bench@example.com", "not the password"),
+        ),
+        ("unknown email", login_request("nobody@example.com", password)),
+        ("locked account", login_request("locked@example.com", password)),
+    ];
+    for (case, request) in cases {
+        test.requests.take();
+        let response = runtime.block_on(api::login(&test.app, request));
+        row(report, "login", case, response.status().as_u16(), test);
+    }
+    let user = runtime
+        .block_on(test.app.store().get_user(bench.user_id))
+        .ok()
+        .flatten()
+        .expect("the bench user");
+    let session = runtime.block_on(test.session(&user, Duration::from_secs(600)));
+    test.requests.take();
+    let request = request("POST", "/api/auth/logout/", &session_headers(&session, true));
+    let response = runtime.block_on(api::logout(&test.app, request));
+    row(report, "logout", "session", response.status().as_u16(), test);
+}
+
+/// The login function's latency, warm, at 1 ms RTT with the CPU share of its 1,024 MB (as
+/// deployed) and of 128 MB, for a right password, a wrong one and an unknown email (which
+/// must cost about the same as a wrong password: nothing to tell an attacker which emails
+/// have accounts).
+fn sign_in_latency(
+    runtime: &tokio::runtime::Runtime,
+    bench: &mut Bench,
+    lambda_like: &Setting,
+    runs: usize,
+    report: &mut String,
+) {
+    let password = "the bench's password";
+    // Wrong passwords spread over enough accounts that none reaches the lockout.
+    let per_account = (shared::sign_in::MAX_FAILURES - 1) as usize;
+    let accounts: Vec<String> = (0..runs.div_ceil(per_account))
+        .map(|n| format!("signin-{n}@example.com"))
+        .collect();
+    runtime.block_on(async {
+        for email in &accounts {
+            let (user, _) = bench.test.user(email).await;
+            bench
+                .test
+                .app
+                .set_password(&user, password)
+                .await
+                .expect("a password");
+        }
+    });
+    let template = std::fs::read_to_string(workspace_root().join("events/login.json-body.json"))
+        .expect("events/login.json-body.json");
+    let template: Value = serde_json::from_str(&template).expect("an event in JSON");
+    let event = |email: &str, password: &str| {
+        let mut event = template.clone();
+        event["body"] = json!(json!({"email": email, "password": password}).to_string());
+        event.to_string()
+    };
+    let _ = writeln!(
+        report,
+        "\n## Sign-in latency (warm, TLS, 1 ms RTT, {runs} requests each, p50 / p99 ms)\n\nOne login: a `GetItem`, Argon2id (19 MiB, 2 passes), and a write. An unknown email is verified against a fixed hash with the same parameters, so it should cost what a wrong password does.\n\n| memory (CPU share) | right password (200) | wrong password (401) | unknown email (401) | unknown / wrong (p50) |\n|---|---|---|---|---|"
+    );
+    for memory in [1024, 128] {
+        let quota = match CpuQuota::lambda(memory) {
+            Ok(quota) => Some(Arc::new(quota)),
+            Err(_) if memory == 128 => lambda_like.quota.clone(),
+            Err(_) => None,
+        };
+        let setting = Setting {
+            rtt: lambda_like.rtt,
+            proxy: Arc::clone(&lambda_like.proxy),
+            quota,
+            secret: None,
+        };
+        let (api, _) = bench.start("login", &setting);
+        let time = |event: String, status: u64| {
+            let started = Instant::now();
+            let (answered, body) = api.call(&event);
+            let elapsed = started.elapsed();
+            assert_eq!(answered, status, "login: {body}");
+            elapsed
+        };
+        // Untimed: a right password on every account clears its failures (from an earlier
+        // memory size), and the process's first login is out of the samples.
+        for email in &accounts {
+            time(event(email, password), 200);
+        }
+        let right: Vec<Duration> = (0..runs)
+            .map(|_| time(event(&accounts[0], password), 200))
+            .collect();
+        let wrong: Vec<Duration> = (0..runs)
+            .map(|n| time(event(&accounts[n / per_account], "not the password"), 401))
+            .collect();
+        let unknown: Vec<Duration> = (0..runs)
+            .map(|_| time(event("nobody@example.com", password), 401))
+            .collect();
+        let both = |sample: &[Duration]| format!("{} / {}", ms(median(sample)), ms(percentile(sample, 0.99)));
+        let share = match &setting.quota {
+            Some(quota) => format!("{:.1}% CPU", quota.percent()),
+            None => "whole CPU".into(),
+        };
+        let _ = writeln!(
+            report,
+            "| {memory} MB ({share}) | {} | {} | {} | {:.2}x |",
+            both(&right),
+            both(&wrong),
+            both(&unknown),
+            median(&unknown).as_secs_f64() / median(&wrong).as_secs_f64()
+        );
+        eprintln!("sign-in latency measured: {memory} MB");
+    }
+}
+
+/// One line of the round-trip table: what the SDK sent since the last `take`.
+fn row(report: &mut String, endpoint: &str, auth: &str, status: u16, test: &TestApp) {
+    let operations = test
+        .requests
+        .operations()
+        .iter()
+        .map(|op| op.rsplit('.').next().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = test.requests.take();
+    let operations = if operations.is_empty() {
+        "-".to_string()
+    } else {
+        operations
+    };
+    let _ = writeln!(
+        report,
+        "| {endpoint} | {auth} ({status}) | {count} | {operations} |"
+    );
 }
 
 /// Connection life across freezes, in the Lambda-like setting: the far end closes idle
