@@ -15,6 +15,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -684,6 +685,7 @@ impl Functions {
                     limit: limit.max(1),
                     instances: Mutex::default(),
                     changed: Condvar::new(),
+                    starts: AtomicUsize::new(0),
                 };
                 (binary.clone(), Arc::new(pool))
             })
@@ -739,6 +741,8 @@ pub struct Pool {
     instances: Mutex<Instances>,
     /// Signalled when an instance becomes idle or goes away.
     changed: Condvar,
+    /// Instances started so far (cold starts).
+    starts: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -766,6 +770,11 @@ impl Pool {
 
     pub fn binary(&self) -> &Path {
         &self.binary
+    }
+
+    /// How many instances have been started (cold starts), reloads included.
+    pub fn starts(&self) -> usize {
+        self.starts.load(Ordering::SeqCst)
     }
 
     /// Runs one invocation and returns the function's response document. Blocks (it waits
@@ -818,13 +827,9 @@ impl Pool {
     /// A cold start: a Runtime API endpoint with a new process of the binary behind it,
     /// through its init. The function's stdout (its logs) is this process's stdout.
     fn start(&self, generation: u64) -> Result<Instance, IntegrationError> {
+        self.starts.fetch_add(1, Ordering::SeqCst);
         let mut api = RuntimeApi::start();
-        let environment: Vec<(&str, &str)> = self
-            .environment
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        api.spawn_function(&self.binary, &environment, Stdio::inherit());
+        api.spawn_function(&self.binary, &self.environment, Stdio::inherit());
         api.try_wait_for_init(INIT_LIMIT)
             .map_err(IntegrationError::NoAnswer)?;
         Ok(Instance { api, generation })
@@ -1596,5 +1601,41 @@ Resources:
         write("functions/f/src/main.rs");
         assert_ne!(sources(&root), before);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn only_sources_count_as_changes_never_tool_output() {
+        let root = std::env::temp_dir().join(format!("sources-{}", crate::free_port()));
+        for dir in [
+            "shared/src",
+            "functions/f/src",
+            ".schemathesis/default/cache",
+            "target/debug",
+            "tests",
+        ] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        for file in [
+            "Cargo.toml",
+            "Cargo.lock",
+            "shared/src/lib.rs",
+            "functions/f/src/main.rs",
+        ] {
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        let before = sources(&root);
+        // What tools write while `make run` serves: schemathesis' cache, build output, logs.
+        for file in [
+            ".schemathesis/default/cache/manifest.json",
+            "target/debug/x.rs",
+            "tests/out.json",
+            "run.log",
+        ] {
+            std::fs::write(root.join(file), "{}").unwrap();
+        }
+        assert_eq!(sources(&root), before, "tool output is not a source change");
+        std::fs::write(root.join("shared/src/new.rs"), "").unwrap();
+        assert_ne!(sources(&root), before, "a new source file is");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
