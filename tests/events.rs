@@ -9,25 +9,21 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use testkit::runtime_api::{Outcome, RuntimeApi};
-use testkit::{dynamodb_local, workspace_root};
+use testkit::workspace_root;
 
 const DEV_KEY: &str = "dev-only-insecure-token-key-do-not-deploy";
 
-/// The settings the functions and usersctl get: the test binary's DynamoDB Local, a fresh table.
+/// The settings the functions and usersctl get: the test binary's DynamoDB Local, a fresh
+/// table, and the public dev key the demo credentials in events/ are made with.
 fn settings(table: &str) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            dynamodb_local().endpoint().to_string(),
-        ),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ("TABLE_NAME", table.into()),
+    let mut settings = testkit::function_settings(table);
+    settings.retain(|(name, _)| *name != "TOKEN_KEY");
+    settings.extend([
         ("TOKEN_KEY", DEV_KEY.into()),
         ("ALLOWED_ORIGINS", "https://app.example.com".into()),
         ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
-    ]
+    ]);
+    settings
 }
 
 fn usersctl(settings: &[(&str, String)], args: &[&str]) -> Value {

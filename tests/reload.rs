@@ -7,24 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use testkit::gateway::{Api, Functions};
-use testkit::{KEY, TestApp, dynamodb_local, free_port, workspace_root};
+use testkit::{TestApp, dynamodb_local, free_port, workspace_root};
 
 #[test]
 fn requests_caught_by_reloads_are_all_answered() {
     // The instances inherit this process's environment (as `make run`'s do the script's).
     let table = format!("reload-{}", free_port());
-    let settings = [
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            dynamodb_local().endpoint().to_string(),
-        ),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", "local".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "local".to_string()),
-        ("TABLE_NAME", table.clone()),
-        ("TOKEN_KEY", KEY.to_string()),
-    ];
-    for (name, value) in settings {
+    for (name, value) in testkit::function_settings(&table) {
         // SAFETY: this binary's only test, before it starts any thread of its own.
         unsafe { std::env::set_var(name, value) };
     }

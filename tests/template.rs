@@ -465,3 +465,51 @@ fn the_api_fails_loudly_and_answers_unknown_routes_as_the_contract_does() {
     let (status, function_body) = testkit::parts(&shared::responses::route_not_found());
     assert_eq!((404, template_body), (status, function_body));
 }
+
+#[test]
+fn the_alarms_watch_every_function_and_the_metrics_the_functions_emit() {
+    use shared::metrics::{NAMESPACE, Outcome};
+    use shared::responses::Refusal;
+    let template = template();
+    let resources = &template["Resources"];
+    let watched = |alarm: &str| -> Vec<(String, String, Vec<String>)> {
+        resources[alarm]["Properties"]["Metrics"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|metric| {
+                let metric = &metric["MetricStat"]["Metric"];
+                let dimensions = metric["Dimensions"].as_sequence()?;
+                Some((
+                    text(&metric["Namespace"]),
+                    text(&metric["MetricName"]),
+                    dimensions.iter().map(|d| text(&d["Value"])).collect(),
+                ))
+            })
+            .collect()
+    };
+    let functions: BTreeSet<String> = resources
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, _)| format!("Ref {}", name.as_str().unwrap()))
+        .collect();
+    for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
+        let refs: BTreeSet<String> = watched(alarm).into_iter().map(|(_, _, d)| d[0].clone()).collect();
+        assert_eq!(refs, functions, "{alarm} watches every function");
+    }
+    let suspicious: BTreeSet<(String, String, Vec<String>)> =
+        watched("SuspiciousTokensAlarm").into_iter().collect();
+    let expected: BTreeSet<_> = [Refusal::Forged, Refusal::Superseded]
+        .into_iter()
+        .map(|reason| {
+            let outcome = Outcome::refused(reason).as_str().to_string();
+            (NAMESPACE.to_string(), "Requests".to_string(), vec![outcome])
+        })
+        .collect();
+    assert_eq!(
+        suspicious, expected,
+        "the alarm counts what shared::metrics emits"
+    );
+}

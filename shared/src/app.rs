@@ -11,15 +11,17 @@ use lambda_http::http::header::ORIGIN;
 use lambda_http::{Body, Request, Response, service_fn};
 use uuid::Uuid;
 
+use crate::audit::{self, Event};
 use crate::auth::{self, Credential};
 use crate::clock::Timestamp;
 use crate::config::{Config, ConfigError, LambdaEnvironment, refuse_public_key_off_local};
 use crate::cors::AllowedOrigins;
 use crate::keys::Keys;
+use crate::metrics::{Outcome, Recorder};
 use crate::passwords;
 use crate::responses::{Failure, Refusal};
 use crate::sign_in::{self, SignedIn};
-use crate::store::{SessionWrite, SignInWrite, Store};
+use crate::store::{SessionWrite, SignInWrite, Store, StoreError};
 use crate::tokens::{AccessToken, KeyRing, SessionId, TokenNonce, new_user_id};
 use crate::users::{CreateUserError, NewUser, TokenState, User};
 
@@ -190,6 +192,11 @@ impl App {
                 }
             }
         };
+        let via = match credential {
+            Credential::Bearer(_) => "bearer",
+            Credential::Session(_) => "session",
+        };
+        audit::record(Event::TokenRegenerated, Some(user_id), via);
         Ok(keys.access_token(user_id, fresh.nonce))
     }
 
@@ -199,6 +206,9 @@ impl App {
         let keys = self.keys.current(None).await;
         let fresh = self.fresh_token(&keys, TokenNonce::generate()?);
         let replaced = self.store.reset_token(user_id, fresh).await?;
+        if replaced {
+            audit::record(Event::TokenRegenerated, Some(user_id), "admin");
+        }
         Ok(replaced.then(|| keys.access_token(user_id, fresh.nonce)))
     }
 
@@ -207,7 +217,11 @@ impl App {
     /// there is no such user.
     pub async fn create_session(&self, user_id: Uuid, ttl: Duration) -> Result<Option<NewSession>, Failure> {
         let session_id = self.keys.current(None).await.new_session(user_id)?;
-        self.open_session(session_id, ttl).await
+        let opened = self.open_session(session_id, ttl).await?;
+        if opened.is_some() {
+            audit::record(Event::SessionOpened, Some(user_id), "admin");
+        }
+        Ok(opened)
     }
 
     /// The fixed local demo session (`usersctl seed-demo`): a chosen id, so only under a
@@ -271,6 +285,7 @@ impl App {
         let token = self.fresh_token(&keys, nonce);
         let user = new.into_user(id, token.issued_at, token)?;
         self.store.create_user(&user, password_hash.as_deref()).await?;
+        audit::record(Event::UserCreated, Some(user.id), "admin");
         let access_token = keys.access_token(user.id, nonce);
         Ok((user, access_token))
     }
@@ -305,18 +320,18 @@ impl App {
         let now = Timestamp::now();
         let Some(record) = self.store.get_sign_in(email).await? else {
             passwords::verify(None, password);
-            audit_sign_in_failure(None, "unknown_email");
+            audit::record(Event::SignInFailed, None, "unknown_email");
             return Err(Failure::InvalidCredentials);
         };
         if let Some(seconds) = sign_in::locked_for(&record, now) {
-            audit_sign_in_failure(Some(record.user_id), "locked");
+            audit::record(Event::SignInFailed, Some(record.user_id), "locked");
             return Err(Failure::TooManyAttempts(seconds));
         }
         if !passwords::verify(record.password_hash.as_deref(), password) {
             self.store
                 .record_failed_login(email, record.failures_since, sign_in::window_start(now), now)
                 .await?;
-            audit_sign_in_failure(Some(record.user_id), "wrong_password");
+            audit::record(Event::SignInFailed, Some(record.user_id), "wrong_password");
             return Err(Failure::InvalidCredentials);
         }
         let keys = self.keys.current(None).await;
@@ -329,10 +344,10 @@ impl App {
             .open_signed_in_session(email, record.user_id, &lookup, lockout, now, expires_at)
             .await?;
         if written == SignInWrite::Refused {
-            audit_sign_in_failure(Some(record.user_id), "locked");
+            audit::record(Event::SignInFailed, Some(record.user_id), "locked");
             return Err(Failure::TooManyAttempts(sign_in::FAILURE_WINDOW.as_secs()));
         }
-        tracing::info!(event = "session_opened", user_id = %record.user_id, via = "sign_in", "signed in");
+        audit::record(Event::SessionOpened, Some(record.user_id), "sign_in");
         Ok(SignedInSession {
             body: SignedIn {
                 external_id: record.user_id.to_string(),
@@ -350,8 +365,27 @@ impl App {
     pub async fn sign_out(&self, session: &SessionId) -> Result<(), Failure> {
         let lookup = self.session_lookup(session).await?;
         self.store.delete_session(session.user_id(), &lookup).await?;
-        tracing::info!(event = "session_revoked", user_id = %session.user_id(), via = "sign_out", "signed out");
+        audit::record(Event::SessionRevoked, Some(session.user_id()), "sign_out");
         Ok(())
+    }
+
+    /// Deletes the user, its email claim and its sessions (the administrator's); `false`
+    /// when it was gone already.
+    pub async fn delete_user(&self, user: &User) -> Result<bool, StoreError> {
+        let deleted = self.store.delete_user(user).await?;
+        if deleted {
+            audit::record(Event::UserDeleted, Some(user.id), "admin");
+        }
+        Ok(deleted)
+    }
+
+    /// Ends every session of the user (the administrator's); how many there were.
+    pub async fn revoke_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
+        let revoked = self.store.revoke_sessions(user_id).await?;
+        if revoked > 0 {
+            audit::record(Event::SessionRevoked, Some(user_id), "admin");
+        }
+        Ok(revoked)
     }
 
     /// How long a sign-in lasts (the session cookie's `Max-Age`).
@@ -360,7 +394,7 @@ impl App {
     }
 
     /// Serves `handler` with the Lambda runtime until the process ends; every answer gets
-    /// the CORS headers its request's origin is due.
+    /// the CORS headers its request's origin is due, and one metrics line ([`crate::metrics`]).
     pub async fn serve<F, Fut>(self, handler: F) -> Result<(), lambda_http::Error>
     where
         F: Fn(&'static App, Request) -> Fut,
@@ -368,13 +402,18 @@ impl App {
     {
         // The state lives as long as the process, so it is leaked rather than reference-counted.
         let app: &'static App = Box::leak(Box::new(self));
+        let metrics: &'static Recorder = Box::leak(Box::new(Recorder::from_env()));
         lambda_http::run(service_fn(move |request: Request| {
             let origin = request.headers().get(ORIGIN).cloned();
-            let response = handler(app, request);
+            metrics.start_request();
+            let origin_of_events = audit::Origin::of(&request);
+            let response = audit::within(origin_of_events, handler(app, request));
             async move {
                 let mut response = response.await;
                 let origins = &app.allowed_origins;
                 origins.decorate(origin.as_ref(), response.headers_mut());
+                let outcome = response.extensions().get::<Outcome>().copied();
+                metrics.finish_request(outcome.unwrap_or_else(|| Outcome::of_status(response.status())));
                 Ok::<_, Infallible>(response)
             }
         }))
@@ -389,22 +428,15 @@ fn session_handles(keys: &KeyRing, session: &SessionId) -> Result<(String, Strin
     Ok((lookup, csrf_token))
 }
 
-/// A refused sign-in, for the audit trail: the account when there is one, and why; never
-/// the email typed or the password.
-fn audit_sign_in_failure(user_id: Option<Uuid>, reason: &'static str) {
-    let user_id = user_id.map(|id| id.to_string()).unwrap_or_default();
-    tracing::warn!(event = "sign_in_failed", user_id, reason, "a sign-in was refused");
-}
-
 /// Why a password could not be set.
 #[derive(Debug)]
 pub enum SetPasswordError {
     Refused(passwords::PasswordError),
-    Store(crate::store::StoreError),
+    Store(StoreError),
 }
 
-impl From<crate::store::StoreError> for SetPasswordError {
-    fn from(error: crate::store::StoreError) -> Self {
+impl From<StoreError> for SetPasswordError {
+    fn from(error: StoreError) -> Self {
         Self::Store(error)
     }
 }
@@ -419,6 +451,6 @@ pub struct SignedInSession {
 /// that missed an update, or a leaked copy being tried. Logged apart from forgeries, with the
 /// user id only (README: Logs).
 fn superseded(user_id: Uuid) -> Failure {
-    tracing::warn!(event = "superseded_token", %user_id, "a replaced access token was presented");
+    audit::record(Event::SupersededToken, Some(user_id), "bearer");
     Failure::InvalidToken(Refusal::Superseded)
 }

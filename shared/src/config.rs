@@ -31,6 +31,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::cors::AllowedOrigins;
 use crate::keys::Keys;
+use crate::metrics::StoreTiming;
 use crate::tokens::{KeyRing, MIN_KEY_LEN, TokenKey};
 
 pub struct Config {
@@ -351,7 +352,8 @@ impl LambdaEnvironment {
             .credentials_provider(self.credentials.clone())
             .http_client(self.http.clone())
             .timeout_config(timeouts())
-            .retry_config(retries());
+            .retry_config(retries())
+            .interceptor(StoreTiming::new());
         if let Some(endpoint) = &self.dynamodb_endpoint {
             config = config.endpoint_url(endpoint);
         }

@@ -28,6 +28,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::metrics::Outcome;
 use crate::store::StoreError;
 
 /// `errno` values of the v3 envelope.
@@ -103,6 +104,25 @@ pub enum Failure {
     Internal(String),
 }
 
+impl Failure {
+    /// The failure as the metrics count it ([`crate::metrics`]).
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::NotAuthenticated(reason) | Self::InvalidToken(reason) => Outcome::refused(*reason),
+            Self::TokenExpired => Outcome::refused(Refusal::Expired),
+            Self::InvalidCredentials => Outcome::BAD_CREDENTIALS,
+            Self::CsrfFailed(_) => Outcome::CSRF,
+            Self::BadRequest(_) => Outcome::BAD_REQUEST,
+            Self::TooManyAttempts(_) => Outcome::TOO_MANY_ATTEMPTS,
+            Self::Conflict => Outcome::CONFLICT,
+            Self::RouteNotFound => Outcome::NOT_FOUND,
+            Self::Preflight(_) => Outcome::SUCCESS,
+            Self::Store(store) if store.transient => Outcome::STORE_UNAVAILABLE,
+            Self::Store(_) | Self::Internal(_) => Outcome::INTERNAL,
+        }
+    }
+}
+
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
         Self::Store(error)
@@ -141,7 +161,11 @@ impl Family {
             }),
         };
         match body {
-            Ok(body) => json_response(StatusCode::OK, body),
+            Ok(body) => {
+                let mut response = json_response(StatusCode::OK, body);
+                response.extensions_mut().insert(Outcome::SUCCESS);
+                response
+            }
             Err(error) => self.failure(Failure::Internal(format!("serializing the response: {error}"))),
         }
     }
@@ -224,6 +248,7 @@ impl Family {
             .unwrap_or_default(),
         };
         let mut response = json_response(status, body);
+        response.extensions_mut().insert(failure.outcome());
         let headers = response.headers_mut();
         match failure {
             Failure::NotAuthenticated(_) | Failure::InvalidCredentials => {

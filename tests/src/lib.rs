@@ -201,6 +201,22 @@ pub fn bearer_event(function: &str, token: &str) -> String {
     event.to_string()
 }
 
+/// What a function process needs to serve from `table` on this binary's DynamoDB Local, with
+/// the test key: the variables Lambda and the template would give it.
+pub fn function_settings(table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            dynamodb_local().endpoint().to_string(),
+        ),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("TABLE_NAME", table.into()),
+        ("TOKEN_KEY", KEY.into()),
+    ]
+}
+
 /// A Secrets Manager client on [`moto`].
 pub fn secrets_client() -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()

@@ -192,6 +192,7 @@ fn json_object(text: &str) -> Result<Map<String, Value>, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    audit_log_on_stderr();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {
@@ -252,6 +253,20 @@ impl Target {
             other => format!("{other:?}"),
         }
     }
+}
+
+/// What a run changed (user created or deleted, token regenerated, sessions opened or
+/// revoked) goes to stderr as the functions log it: the audit trail's JSON lines
+/// (`shared::audit`), with the time. Nothing else is logged: stdout is the command's output.
+fn audit_log_on_stderr() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let audit_only =
+        tracing_subscriber::filter::Targets::new().with_target("shared::audit", tracing::Level::INFO);
+    let json = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(std::io::stderr);
+    tracing_subscriber::registry().with(json).with(audit_only).init();
 }
 
 async fn run(cli: Cli) -> Result<Value, String> {
@@ -359,7 +374,6 @@ async fn run(cli: Cli) -> Result<Value, String> {
         Command::DeleteUser(which) => {
             let user = find_user(&app, &target, &which).await?;
             let deleted = app
-                .store()
                 .delete_user(&user)
                 .await
                 .map_err(|error| target.explain(&error))?;
@@ -390,7 +404,6 @@ async fn run(cli: Cli) -> Result<Value, String> {
         Command::RevokeSessions(which) => {
             let user = find_user(&app, &target, &which).await?;
             let revoked = app
-                .store()
                 .revoke_sessions(user.id)
                 .await
                 .map_err(|error| target.explain(&error))?;
@@ -412,8 +425,7 @@ async fn seed_demo(app: &App, target: &Target) -> Result<Value, String> {
         .await
         .map_err(|error| target.explain(&error))?
     {
-        app.store()
-            .delete_user(&existing)
+        app.delete_user(&existing)
             .await
             .map_err(|error| target.explain(&error))?;
     }

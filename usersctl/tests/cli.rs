@@ -380,3 +380,31 @@ async fn seed_demo_is_repeatable_and_refused_with_a_real_key() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn what_a_run_changes_is_an_audit_line_on_stderr_without_secrets() {
+    let cli = Cli::new().await;
+    let created = cli.run(&["--json", "create-user", "--email", "audit@example.com"]);
+    assert!(created.status.success());
+    let user: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let audit = |stderr: &[u8]| -> Vec<Value> {
+        String::from_utf8_lossy(stderr)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+            .collect()
+    };
+    let lines = audit(&created.stderr);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["fields"]["event"], "user_created");
+    assert_eq!(lines[0]["fields"]["user_id"], user["id"]);
+    assert_eq!(lines[0]["fields"]["detail"], "admin");
+    let token = user["access_token"].as_str().unwrap();
+    assert!(!String::from_utf8_lossy(&created.stderr).contains(token));
+    assert!(!String::from_utf8_lossy(&created.stderr).contains("audit@example.com"));
+
+    let deleted = cli.run(&["--json", "delete-user", "--email", "audit@example.com"]);
+    let lines = audit(&deleted.stderr);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["fields"]["event"], "user_deleted");
+    assert_eq!(lines[0]["fields"]["user_id"], user["id"]);
+}
