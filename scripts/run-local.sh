@@ -62,7 +62,7 @@ else
     # From .dynamodb/, where DynamoDB Local also leaves its metadata file.
     mkdir -p .dynamodb
     (cd .dynamodb && exec java -Djava.library.path="$PWD/../$jar_dir/DynamoDBLocal_lib" \
-        -jar "$PWD/../$jar_dir/DynamoDBLocal.jar" "${storage[@]}" -port "$DYNAMODB_PORT" >/dev/null 2>&1) &
+        -jar "$PWD/../$jar_dir/DynamoDBLocal.jar" "${storage[@]}" -disableTelemetry -port "$DYNAMODB_PORT" >/dev/null 2>&1) &
     started+=($!)
     wait_for "DynamoDB Local on port $DYNAMODB_PORT" 30 curl -s "$AWS_ENDPOINT_URL_DYNAMODB"
     echo "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB ($([[ ${PERSIST:-0} == 1 ]] && echo "data in .dynamodb/" || echo "in memory"))"

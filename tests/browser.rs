@@ -169,9 +169,9 @@ const VISIBLE: &str = "return !document.getElementById('ID').hidden";
 #[test]
 fn a_person_signs_in_copies_regenerates_and_signs_out_in_chromium() {
     if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists() {
-        eprintln!(
-            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is not installed (apt-get install chromium chromium-driver)"
-        );
+        testkit::skip(&format!(
+            "{CHROMIUM} or {CHROMEDRIVER} is not installed (make test installs them as root; apt-get install chromium chromium-driver)"
+        ));
         return;
     }
     let api = LocalApi::start("info");

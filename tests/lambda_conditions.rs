@@ -116,7 +116,7 @@ async fn a_store_whose_certificate_no_trusted_root_signed_is_refused() {
 async fn init_reads_no_trust_store_from_the_filesystem() {
     let strace = Command::new("strace").arg("-V").output();
     if !strace.is_ok_and(|output| output.status.success()) {
-        eprintln!("SKIPPED: strace is not installed (make test installs it where apt can)");
+        testkit::skip("strace is not installed (make test installs it where apt can)");
         return;
     }
     let setup = setup(None).await;

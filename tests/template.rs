@@ -224,11 +224,16 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
 
 /// `cargo metadata`: the workspace's packages and its `[workspace.metadata]`.
 fn cargo_metadata() -> Value {
-    let output = Command::new(env!("CARGO"))
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
+        .current_dir(workspace_root());
+    json_output(&mut cargo)
+}
+
+/// What `command` prints on stdout, as JSON; the test fails with its stderr if it fails.
+fn json_output(command: &mut Command) -> Value {
+    let output = command.output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -457,13 +462,163 @@ fn the_api_fails_loudly_and_answers_unknown_routes_as_the_contract_does() {
         Some(true),
         "a route that cannot be created fails the deploy"
     );
-    // The gateway's own answer for an unknown path or method is the functions' 404.
-    let missing = &properties["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"];
-    assert_eq!(missing["StatusCode"].as_u64(), Some(404));
-    let template_body: Value =
-        serde_json::from_str(missing["ResponseTemplates"]["application/json"].as_str().unwrap()).unwrap();
-    let (status, function_body) = testkit::parts(&shared::responses::route_not_found());
-    assert_eq!((404, template_body), (status, function_body));
+    // The gateway's own answer for an unknown path or method is the functions' 404, with or
+    // without an Authorization header (INCOMPLETE_SIGNATURE: see the template).
+    for response_type in ["MISSING_AUTHENTICATION_TOKEN", "INCOMPLETE_SIGNATURE"] {
+        let missing = &properties["GatewayResponses"][response_type];
+        assert_eq!(missing["StatusCode"].as_u64(), Some(404), "{response_type}");
+        let template_body: Value =
+            serde_json::from_str(missing["ResponseTemplates"]["application/json"].as_str().unwrap()).unwrap();
+        let (status, function_body) = testkit::parts(&shared::responses::route_not_found());
+        assert_eq!((404, template_body), (status, function_body), "{response_type}");
+    }
+    // Access logs never hold a credential: no header, and not the error message (an
+    // INCOMPLETE_SIGNATURE message quotes the Authorization header).
+    let format = text(&properties["AccessLogSetting"]);
+    for leak in [
+        "$context.error.message",
+        "$input",
+        "$method.request.header",
+        "$context.authorizer",
+    ] {
+        assert!(!format.contains(leak), "the access log format names {leak}");
+    }
+    // Sign-in has a throttle of its own, tighter than the API's.
+    let settings = properties["MethodSettings"].as_sequence().unwrap();
+    let login = settings
+        .iter()
+        .find(|setting| setting["ResourcePath"].as_str() == Some("/~1api~1auth~1login"))
+        .expect("a method setting for POST /api/auth/login/");
+    assert_eq!(login["HttpMethod"].as_str(), Some("POST"));
+    assert_eq!(
+        text(&login["ThrottlingRateLimit"]),
+        "Ref LoginThrottlingRateLimit"
+    );
+    assert_eq!(
+        text(&login["ThrottlingBurstLimit"]),
+        "Ref LoginThrottlingBurstLimit"
+    );
+}
+
+/// template.yaml as CloudFormation receives it: SAM's own transform, run offline by
+/// `tests/sam_transform.py` with the translator `make test` installs (`None` without it).
+fn transformed() -> Option<Value> {
+    let python = workspace_root().join(".tools/venv/bin/python");
+    if !python.exists() {
+        return None;
+    }
+    let mut transform = Command::new(python);
+    transform
+        .arg(workspace_root().join("tests/sam_transform.py"))
+        .arg(workspace_root().join("template.yaml"))
+        .env("AWS_DEFAULT_REGION", "us-east-1");
+    Some(json_output(&mut transform))
+}
+
+/// What a resource refers to: `Ref`, `Fn::GetAtt` and `DependsOn`, anywhere in it.
+fn references(resource: &Value, found: &mut BTreeSet<String>) {
+    match resource {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("Ref" | "DependsOn", Value::String(name)) => {
+                        found.insert(name.clone());
+                    }
+                    ("DependsOn", Value::Array(names)) => {
+                        found.extend(names.iter().filter_map(Value::as_str).map(str::to_string));
+                    }
+                    ("Fn::GetAtt", Value::Array(parts)) => {
+                        found.extend(parts.first().and_then(Value::as_str).map(str::to_string));
+                    }
+                    _ => references(value, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| references(item, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_deployed_stage_waits_for_the_accounts_log_role() {
+    let Some(cloudformation) = transformed() else {
+        testkit::skip("the SAM translator is not installed (make test installs it)");
+        return;
+    };
+    let resources = cloudformation["Resources"].as_object().unwrap();
+    // Everything the stage depends on, directly or not.
+    let mut seen = BTreeSet::new();
+    let mut next = vec!["ApiStage".to_string()];
+    while let Some(name) = next.pop() {
+        let Some(resource) = resources.get(&name) else {
+            continue;
+        };
+        let mut found = BTreeSet::new();
+        references(resource, &mut found);
+        for dependency in found {
+            if seen.insert(dependency.clone()) {
+                next.push(dependency);
+            }
+        }
+    }
+    assert_eq!(
+        resources["ApiStage"]["Type"], "AWS::ApiGateway::Stage",
+        "SAM names the stage ApiStage"
+    );
+    assert!(
+        resources["ApiStage"]["Properties"]["AccessLogSetting"].is_object(),
+        "the stage writes access logs"
+    );
+    assert!(
+        seen.contains("ApiGatewayAccount"),
+        "a stage with access logs is created only after the account's log role: {seen:?}"
+    );
+    // The gateway responses reach the REST API's definition.
+    let body = &resources["Api"]["Properties"]["Body"];
+    let responses = &body["x-amazon-apigateway-gateway-responses"];
+    for response_type in ["MISSING_AUTHENTICATION_TOKEN", "INCOMPLETE_SIGNATURE"] {
+        assert_eq!(responses[response_type]["statusCode"], "404", "{response_type}");
+    }
+    // Every route is a resource of the definition, without its trailing slash.
+    let paths: BTreeSet<&str> = body["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let declared: BTreeSet<String> = functions().into_values().map(|f| f.path).collect();
+    assert_eq!(paths, declared.iter().map(String::as_str).collect());
+}
+
+#[test]
+fn parameters_refuse_what_the_functions_would_refuse_at_cold_start() {
+    let template = template();
+    let pattern = template["Parameters"]["TokenTtlSeconds"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    let python = workspace_root().join(".tools/venv/bin/python");
+    if !python.exists() {
+        testkit::skip("Python's venv is not installed (make test installs it)");
+        return;
+    }
+    let max = shared::config::MAX_TTL_SECONDS;
+    let matches = |value: &str| {
+        Command::new(&python)
+            .args([
+                "-c",
+                "import re, sys; sys.exit(0 if re.fullmatch(sys.argv[1], sys.argv[2]) else 1)",
+            ])
+            .args([pattern, value])
+            .status()
+            .unwrap()
+            .success()
+    };
+    for accepted in ["", "1", "3600", &max.to_string()] {
+        assert!(matches(accepted), "TokenTtlSeconds refuses {accepted:?}");
+    }
+    for refused in ["0", "-1", "1h", &(max + 1).to_string()] {
+        assert!(!matches(refused), "TokenTtlSeconds accepts {refused:?}");
+    }
 }
 
 #[test]

@@ -43,6 +43,9 @@ pub struct Config {
     pub allowed_origins: AllowedOrigins,
 }
 
+/// The longest `TOKEN_TTL_SECONDS` or `SESSION_TTL_SECONDS`: nine digits.
+pub const MAX_TTL_SECONDS: u64 = 999_999_999;
+
 /// A sign-in lasts this long unless `SESSION_TTL_SECONDS` says otherwise (Django's
 /// `SESSION_COOKIE_AGE`).
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -125,13 +128,14 @@ impl Config {
         };
         let seconds = |name: &str| match lookup(name).as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            // Up to ten years: anything longer cannot be a date the store and cookies print.
+            // Nine digits (about 31 years), as template.yaml's parameter allows: any instant
+            // that far ahead is still a date the store and cookies print.
             Some(text) => match text.parse::<u64>() {
-                Ok(seconds) if seconds > 0 && seconds <= 315_360_000 => {
+                Ok(seconds) if seconds > 0 && seconds <= MAX_TTL_SECONDS => {
                     Ok(Some(Duration::from_secs(seconds)))
                 }
                 _ => Err(ConfigError(format!(
-                    "{name} must be a whole number of seconds from 1 to 315360000, not {text:?}"
+                    "{name} must be a whole number of seconds from 1 to {MAX_TTL_SECONDS}, not {text:?}"
                 ))),
             },
         };
@@ -569,7 +573,8 @@ mod tests {
         let with = |ttl| config(&[base[0], base[1], ("TOKEN_TTL_SECONDS", ttl)]);
         assert_eq!(with("").unwrap().token_ttl, None);
         assert_eq!(with("3600").unwrap().token_ttl, Some(Duration::from_secs(3600)));
-        for bad in ["0", "-5", "1h", "1.5"] {
+        assert!(with("999999999").is_ok());
+        for bad in ["0", "-5", "1h", "1.5", "1000000000"] {
             assert!(with(bad).is_err(), "{bad}");
         }
     }

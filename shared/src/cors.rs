@@ -24,13 +24,15 @@ pub struct AllowedOrigins(Vec<String>);
 
 impl AllowedOrigins {
     /// Parses `https://a.example, https://b.example`; `None` if any entry is `*` or not an
-    /// origin (`scheme://host[:port]`, no path).
+    /// origin (`scheme://host[:port]`, no path). Each is kept as a browser serializes it
+    /// (RFC 6454: scheme and host in lower case, no trailing `/`), so `https://App.example/`
+    /// in a deployment parameter still matches what browsers send.
     pub fn parse(list: &str) -> Option<Self> {
         let origins: Vec<String> = list
             .split(',')
             .map(str::trim)
             .filter(|origin| !origin.is_empty())
-            .map(str::to_string)
+            .map(|origin| origin.strip_suffix('/').unwrap_or(origin).to_ascii_lowercase())
             .collect();
         origins
             .iter()
@@ -172,5 +174,22 @@ mod tests {
             assert_eq!(AllowedOrigins::parse(bad), None, "{bad}");
         }
         assert_eq!(AllowedOrigins::parse(""), Some(AllowedOrigins::default()));
+    }
+
+    #[test]
+    fn origins_are_kept_as_browsers_send_them() {
+        let origins = AllowedOrigins::parse("https://App.Example.com/, HTTP://localhost:5173").unwrap();
+        let mut headers = HeaderMap::new();
+        origins.decorate(
+            Some(&HeaderValue::from_static("https://app.example.com")),
+            &mut headers,
+        );
+        assert_eq!(headers[ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example.com");
+        let mut headers = HeaderMap::new();
+        origins.decorate(
+            Some(&HeaderValue::from_static("http://localhost:5173")),
+            &mut headers,
+        );
+        assert_eq!(headers[ACCESS_CONTROL_ALLOW_ORIGIN], "http://localhost:5173");
     }
 }

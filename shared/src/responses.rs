@@ -251,13 +251,15 @@ impl Family {
         response.extensions_mut().insert(failure.outcome());
         let headers = response.headers_mut();
         match failure {
-            Failure::NotAuthenticated(_) | Failure::InvalidCredentials => {
+            // No bearer token was presented (a session's expired token included): the bare
+            // challenge. RFC 6750 section 3.1 keeps invalid_token for a presented one.
+            Failure::NotAuthenticated(_) | Failure::InvalidCredentials | Failure::TokenExpired => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Failure::TooManyAttempts(seconds) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
             }
-            Failure::InvalidToken(_) | Failure::TokenExpired => {
+            Failure::InvalidToken(_) => {
                 let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
                 headers.insert(WWW_AUTHENTICATE, challenge);
             }
@@ -271,7 +273,7 @@ impl Family {
 }
 
 /// API Gateway's answer to a method or path with no route (template.yaml's gateway
-/// response for MISSING_AUTHENTICATION_TOKEN).
+/// responses for MISSING_AUTHENTICATION_TOKEN and INCOMPLETE_SIGNATURE).
 pub fn route_not_found() -> Response<Body> {
     json_response(StatusCode::NOT_FOUND, json!({"message": "Not Found"}).to_string())
 }

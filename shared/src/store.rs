@@ -1068,6 +1068,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever number text a damaged or hand-edited item holds where an instant belongs
+        /// (exponents, fractions, 40 digits, signs), the item is read or refused as damaged;
+        /// a user that is read prints every instant.
+        #[test]
+        fn any_stored_number_is_read_or_refused(
+            attribute in proptest::sample::select(vec!["created_at", "updated_at", "token_issued_at", "email_confirmed_at"]),
+            number in "[-+]?[0-9]{0,40}(\\.[0-9]{0,5})?([eE][-+]?[0-9]{1,4})?",
+        ) {
+            let now = Timestamp::now();
+            let token = TokenState {
+                nonce: TokenNonce::from_bytes(&[7; 16]).unwrap(),
+                key_id: crate::tokens::KeyId::from([1, 2, 3, 4]),
+                issued_at: now,
+            };
+            let user = NewUser {
+                email: "ann@example.com".into(),
+                ..NewUser::default()
+            }
+            .into_user(Uuid::nil(), now, token)
+            .unwrap();
+            let mut item = user_item(&user);
+            item.insert(attribute.into(), AttributeValue::N(number));
+            if let Ok(read) = user_from_item(&item) {
+                let printed = serde_json::to_value(crate::users::AuthUser::from(read)).unwrap();
+                proptest::prop_assert_eq!(printed["createdAt"].as_str().map(str::len), Some(20));
+            }
+        }
+    }
+
     #[test]
     fn the_email_claim_ignores_letter_case() {
         assert_eq!(email_key("Ann@Example.COM"), email_key("ann@example.com"));

@@ -23,7 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::http::uri::Authority;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -58,6 +58,10 @@ pub struct Api {
     pub timeouts: BTreeMap<String, Duration>,
     /// The answer to a request without a route: the `MISSING_AUTHENTICATION_TOKEN` gateway response.
     pub missing_route: GatewayResponse,
+    /// The answer to a request without a route that carries an `Authorization` header (API
+    /// Gateway reads it as a broken SigV4 signature): the `INCOMPLETE_SIGNATURE` gateway
+    /// response, if the template sets one; otherwise API Gateway's 403 quoting the header.
+    pub incomplete_signature: Option<GatewayResponse>,
     /// `Globals.Function.Environment.Variables` with plain values (intrinsics such as `!Ref`
     /// have no local value).
     pub environment: Vec<(String, String)>,
@@ -96,6 +100,7 @@ impl Api {
                 status: 403,
                 body: r#"{"message":"Missing Authentication Token"}"#.into(),
             },
+            incomplete_signature: None,
             environment: plain_variables(&globals["Environment"]["Variables"]),
         };
         let resources = template["Resources"]
@@ -106,12 +111,23 @@ impl Api {
             match plain(&resource["Type"]) {
                 Some("AWS::Serverless::Function") => api.add_function(name, resource, default_timeout)?,
                 Some("AWS::Serverless::Api") => {
-                    let missing = &resource["Properties"]["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"];
+                    let responses = &resource["Properties"]["GatewayResponses"];
+                    let missing = &responses["MISSING_AUTHENTICATION_TOKEN"];
                     if let Some(status) = status_code(&missing["StatusCode"]) {
                         api.missing_route.status = status;
                     }
                     if let Some(body) = plain(&missing["ResponseTemplates"]["application/json"]) {
                         api.missing_route.body = body.into();
+                    }
+                    let incomplete = &responses["INCOMPLETE_SIGNATURE"];
+                    if let (Some(status), Some(body)) = (
+                        status_code(&incomplete["StatusCode"]),
+                        plain(&incomplete["ResponseTemplates"]["application/json"]),
+                    ) {
+                        api.incomplete_signature = Some(GatewayResponse {
+                            status,
+                            body: body.into(),
+                        });
                     }
                 }
                 _ => {}
@@ -1057,9 +1073,8 @@ impl Gateway {
             return gateway_answer(400, BAD_REQUEST, None, &stamp);
         }
         let Some(matched) = self.api.route(parts.method.as_str(), parts.uri.path()) else {
-            let missing = &self.api.missing_route;
-            let error_type = Some("MissingAuthenticationTokenException");
-            return gateway_answer(missing.status, &missing.body, error_type, &stamp);
+            let (answer, error_type) = self.api.no_route(parts.headers.get(AUTHORIZATION));
+            return gateway_answer(answer.status, &answer.body, Some(error_type), &stamp);
         };
         let request = Request::received(&parts, &body, peer, local_address);
         let function = matched.route.function.clone();
@@ -1142,6 +1157,33 @@ fn gateway_answer(status: u16, body: &str, error_type: Option<&'static str>, sta
         headers.insert(ERROR_TYPE, HeaderValue::from_static(error_type));
     }
     response
+}
+
+impl Api {
+    /// API Gateway's answer to a request no route takes, and its error type. A REST API
+    /// reads an `Authorization` header there as a SigV4 signature, so a Bearer client gets
+    /// IncompleteSignatureException ("'<token>' not a valid key=value pair (missing
+    /// equal-sign) in Authorization header: 'Bearer <token>'.": HumanCellAtlas/data-store#328,
+    /// amazon-archives/aws-cognito-angular-quickstart#50) unless the template answers it.
+    pub fn no_route(&self, authorization: Option<&HeaderValue>) -> (GatewayResponse, &'static str) {
+        let Some(header) = authorization else {
+            return (self.missing_route.clone(), "MissingAuthenticationTokenException");
+        };
+        let answer = self.incomplete_signature.clone().unwrap_or_else(|| {
+            let header = String::from_utf8_lossy(header.as_bytes()).into_owned();
+            let pair = header.split_once(' ').map_or(header.as_str(), |(_, rest)| rest);
+            GatewayResponse {
+                status: 403,
+                body: json!({
+                    "message": format!(
+                        "'{pair}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."
+                    )
+                })
+                .to_string(),
+            }
+        });
+        (answer, "IncompleteSignatureException")
+    }
 }
 
 fn too_large(stamp: &Stamp) -> HttpResponse {
@@ -1304,6 +1346,15 @@ Resources:
             api.missing_route.body,
             r#"{"message":"Missing Authentication Token"}"#
         );
+        // With a Bearer header, the token is quoted back (why the template answers it).
+        let bearer = HeaderValue::from_static("Bearer uat_abc");
+        let (answer, error_type) = api.no_route(Some(&bearer));
+        assert_eq!(error_type, "IncompleteSignatureException");
+        assert_eq!(answer.status, 403);
+        assert_eq!(
+            answer.body,
+            r#"{"message":"'uat_abc' not a valid key=value pair (missing equal-sign) in Authorization header: 'Bearer uat_abc'."}"#
+        );
         assert!(Api::from_template("Resources: {F: {Type: AWS::Serverless::Function}}").is_err());
     }
 
@@ -1314,6 +1365,9 @@ Resources:
         let matched = api.route("GET", "/api/users/me/").unwrap();
         assert_eq!(matched.route.function, "get-current-user");
         assert_eq!(api.missing_route.status, 404);
+        // An unknown path with a Bearer header: the same 404, never the token quoted back.
+        let bearer = HeaderValue::from_static("Bearer uat_abc");
+        assert_eq!(api.no_route(Some(&bearer)).0, api.missing_route);
         assert!(
             api.timeouts
                 .values()

@@ -26,6 +26,14 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
+/// Says why a test is skipped, where a `cargo test` run shows it: straight to the process's
+/// stderr, which libtest does not capture (its capture takes only `eprintln!`).
+pub fn skip(reason: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
+
 /// A child process that cannot outlive the test process: it runs under a shell that sends
 /// it SIGTERM as soon as its stdin (a pipe held only by this process) closes, which the
 /// kernel does however this process ends.
@@ -126,7 +134,8 @@ fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
         None => args.push(OsStr::new("-inMemory")),
         Some(data) => args.extend([OsStr::new("-sharedDb"), OsStr::new("-dbPath"), data.as_os_str()]),
     }
-    args.extend([OsStr::new("-port"), OsStr::new(&port_text)]);
+    // No telemetry: a test run sends nothing anywhere.
+    args.extend([OsStr::new("-disableTelemetry"), OsStr::new("-port"), OsStr::new(&port_text)]);
     let mut process = TiedProcess::spawn("java", &args, Stdio::null());
     wait_for_port(port, &mut process, "DynamoDB Local (is Java 17 installed?)");
     DynamoDbLocal {
