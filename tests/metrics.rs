@@ -59,6 +59,38 @@ async fn each_request_is_one_emf_line_with_its_outcome() {
     }
 }
 
+#[test]
+fn the_account_page_counts_its_requests_too() {
+    let path = std::env::temp_dir().join(format!("page-metrics-{}.log", free_port()));
+    let output = std::fs::File::create(&path).unwrap();
+    let binary = workspace_root().join("target/debug/account-page");
+    let (api, _) =
+        RuntimeApi::with_function(&binary, &[("AWS_LAMBDA_LOG_LEVEL", "warn")], Stdio::from(output));
+    let event = std::fs::read_to_string(workspace_root().join("events/account-page.get.json")).unwrap();
+    let mut post: Value = serde_json::from_str(&event).unwrap();
+    post["httpMethod"] = "POST".into();
+    post["requestContext"]["httpMethod"] = "POST".into();
+    for event in [event, post.to_string()] {
+        api.invoke(&event, std::time::Duration::from_secs(30));
+    }
+    drop(api);
+    let outcomes: Vec<(String, u64)> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .map(|line| {
+            assert_eq!(line["FunctionName"], "account-page");
+            (
+                line["Outcome"].as_str().unwrap().to_string(),
+                line["ColdStart"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(outcomes, [("2xx".to_string(), 1), ("404".to_string(), 0)]);
+}
+
 #[tokio::test]
 async fn a_regenerate_is_an_audit_line_with_the_request_id_and_source_ip() {
     let test = TestApp::new().await;

@@ -1,6 +1,6 @@
 //! The token keys in Secrets Manager, as the deployed stack keeps them: the functions read
-//! AWSCURRENT and AWSPREVIOUS at init (from moto's server, a real Secrets Manager emulator),
-//! and a rotation (`put-secret-value`) logs nobody out.
+//! AWSCURRENT at init and AWSPREVIOUS when a request needs it (from moto's server, a real
+//! Secrets Manager emulator), and a rotation (`put-secret-value`) logs nobody out.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -45,18 +45,20 @@ fn call(api: &RuntimeApi, function: &str, token: &str) -> (u64, Value) {
     api.call(&testkit::bearer_event(function, token))
 }
 
-#[tokio::test]
-async fn functions_read_their_keys_from_the_secret_and_a_rotation_logs_nobody_out() {
+/// A fresh table and secret (holding the first key), and a user whose token the first key
+/// made (usersctl's way: the key from the secret): `(test, table, secret ARN, token)`.
+async fn user_under_the_first_key(email: &str) -> (TestApp, String, String, String) {
     let test = TestApp::new().await;
     let table = test.app.store().table().to_string();
     let arn = testkit::create_secret(&format!("token-key-{}", testkit::free_port()), FIRST_KEY).await;
+    let created = testkit::usersctl(settings(&table, &arn), &["create-user", "--email", email]);
+    let token = created["access_token"].as_str().unwrap().to_string();
+    (test, table, arn, token)
+}
 
-    // A user whose token the first key made (usersctl's way: the key from the secret).
-    let under_first = testkit::usersctl(
-        settings(&table, &arn),
-        &["create-user", "--email", "ann@example.com"],
-    );
-    let old_token = under_first["access_token"].as_str().unwrap().to_string();
+#[tokio::test]
+async fn functions_read_their_keys_from_the_secret_and_a_rotation_logs_nobody_out() {
+    let (_test, table, arn, old_token) = user_under_the_first_key("ann@example.com").await;
     let before = start("get-access-token", &table, &arn);
     assert_eq!(call(&before, "get-access-token", &old_token).0, 200);
 
@@ -86,6 +88,38 @@ async fn functions_read_their_keys_from_the_secret_and_a_rotation_logs_nobody_ou
         401,
         "the old token is dead"
     );
+}
+
+/// `get-access-token`'s session event with this `sessionid`.
+fn session_event(sessionid: &str) -> String {
+    let path = workspace_root().join("events/get-access-token.session.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cookie = format!("sessionid={sessionid}");
+    event["headers"]["Cookie"] = json!(cookie);
+    event["multiValueHeaders"]["Cookie"] = json!([cookie]);
+    event.to_string()
+}
+
+#[tokio::test]
+async fn a_session_made_after_a_rotation_gets_the_token_the_previous_key_made() {
+    let (_test, table, arn, old_token) = user_under_the_first_key("bo@example.com").await;
+    testkit::secrets_client()
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(SECOND_KEY)
+        .send()
+        .await
+        .unwrap();
+    // A sign-in after the rotation: the session is under the new key, the token still under
+    // the previous one. A process started now has read only the new key at its init.
+    let session = testkit::usersctl(
+        settings(&table, &arn),
+        &["create-session", "--email", "bo@example.com", "--ttl", "3600"],
+    );
+    let sessionid = session["sessionid"].as_str().unwrap();
+    let fresh = start("get-access-token", &table, &arn);
+    let (status, body) = fresh.call(&session_event(sessionid));
+    assert_eq!((status, body), (200, json!({"access_token": old_token})));
 }
 
 #[tokio::test]

@@ -23,8 +23,8 @@ struct Function {
     /// DynamoDB actions, and the resources of those statements.
     actions: BTreeSet<String>,
     resources: Vec<String>,
-    /// `dynamodb:Attributes`, where a statement limits them.
-    attributes: Option<BTreeSet<String>>,
+    /// What a statement's conditions allow each action, where they limit it.
+    limits: BTreeMap<String, Limits>,
     /// Statements on anything but DynamoDB, as `(actions, resource)`.
     others: Vec<(String, String)>,
 }
@@ -45,6 +45,31 @@ fn text(value: &Yaml) -> String {
         ),
         Yaml::Sequence(items) => format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(", ")),
         other => format!("{other:?}"),
+    }
+}
+
+/// A statement's fine-grained conditions (IAM User Guide,
+/// reference_policies_examples_dynamodb_attributes and _items).
+#[derive(Debug, Default)]
+struct Limits {
+    /// `ForAllValues:StringEquals dynamodb:Attributes`.
+    attributes: BTreeSet<String>,
+    /// `ForAllValues:StringLike dynamodb:LeadingKeys` (patterns with `*`).
+    leading_keys: Vec<String>,
+    /// `StringEqualsIfExists dynamodb:Select = SPECIFIC_ATTRIBUTES`: reads must project.
+    projected_reads_only: bool,
+}
+
+/// Whether `text` matches an IAM `StringLike` pattern (`*` for any run of characters).
+fn string_like(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|skip| {
+                    text.is_char_boundary(head.len() + skip) && string_like(rest, &text[head.len() + skip..])
+                })
+        }
     }
 }
 
@@ -95,7 +120,7 @@ fn functions() -> BTreeMap<String, Function> {
         }
         let mut actions = BTreeSet::new();
         let mut resources = Vec::new();
-        let mut attributes = None;
+        let mut limits = BTreeMap::new();
         let mut others = Vec::new();
         for policy in resource["Properties"]["Policies"]
             .as_sequence()
@@ -111,9 +136,28 @@ fn functions() -> BTreeMap<String, Function> {
                 }
                 actions.extend(listed.iter().map(text));
                 resources.push(text(&statement["Resource"]));
-                let limited = &statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"];
+                let condition = &statement["Condition"];
+                let limited = &condition["ForAllValues:StringEquals"]["dynamodb:Attributes"];
                 if let Some(names) = limited.as_sequence() {
-                    attributes = Some(names.iter().map(text).collect());
+                    let leading_keys = &condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                    for action in listed {
+                        let previous = limits.insert(
+                            text(action),
+                            Limits {
+                                attributes: names.iter().map(text).collect(),
+                                leading_keys: leading_keys
+                                    .as_sequence()
+                                    .into_iter()
+                                    .flatten()
+                                    .map(text)
+                                    .collect(),
+                                projected_reads_only: condition["StringEqualsIfExists"]["dynamodb:Select"]
+                                    .as_str()
+                                    == Some("SPECIFIC_ATTRIBUTES"),
+                            },
+                        );
+                        assert!(previous.is_none(), "{binary}: one statement per limited action");
+                    }
                 }
             }
         }
@@ -122,7 +166,7 @@ fn functions() -> BTreeMap<String, Function> {
             path: api["Properties"]["Path"].as_str().unwrap().to_string(),
             actions,
             resources,
-            attributes,
+            limits,
             others,
         };
         functions.insert(binary, function);
@@ -166,12 +210,17 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
             vec![],
         ];
         if binary == "login" {
-            // A wrong password (counted), then the right one (a session opened).
+            // An unknown email and a wrong password (both counted), then the right one (a
+            // session opened).
             assert!(test.app.set_password(&user, "the right password").await.unwrap());
             test.requests.take();
             test.app.store().warm_up().await;
-            for password in ["a wrong password", "the right password"] {
-                let body = serde_json::json!({"email": "ann@example.com", "password": password});
+            for (email, password) in [
+                ("nobody@example.com", "a password"),
+                ("ann@example.com", "a wrong password"),
+                ("ann@example.com", "the right password"),
+            ] {
+                let body = serde_json::json!({"email": email, "password": password});
                 let request = lambda_http::http::Request::builder()
                     .method("POST")
                     .uri("/api/auth/login/")
@@ -189,9 +238,10 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
                 response.status()
             );
         }
-        let used = test.requests.iam_actions();
+        let used = test.requests.by_action();
         assert_eq!(
-            declared.actions, used,
+            declared.actions,
+            used.keys().cloned().collect(),
             "{binary}: template.yaml grants what the code calls, no more"
         );
         assert!(
@@ -199,12 +249,33 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
             "{binary}: {:?}",
             declared.resources
         );
-        if let Some(attributes) = &declared.attributes {
+        // Where a role is limited, each action is allowed exactly the attributes its requests
+        // name, on the partitions they touch, and reads must project (no whole items).
+        for (action, limits) in &declared.limits {
+            let used = &used[action];
             assert_eq!(
-                attributes,
-                &test.requests.attribute_names(),
-                "{binary}: dynamodb:Attributes lists exactly the attributes the requests name"
+                limits.attributes, used.attributes,
+                "{binary}: {action}: dynamodb:Attributes lists exactly the attributes its requests name"
             );
+            if !limits.leading_keys.is_empty() {
+                for key in &used.leading_keys {
+                    assert!(
+                        limits
+                            .leading_keys
+                            .iter()
+                            .any(|pattern| string_like(pattern, key)),
+                        "{binary}: {action} on {key} is outside dynamodb:LeadingKeys {:?}",
+                        limits.leading_keys
+                    );
+                }
+            }
+            if ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"].contains(&action.as_str()) {
+                assert!(
+                    limits.projected_reads_only,
+                    "{binary}: {action} needs dynamodb:Select"
+                );
+                assert!(!used.unprojected, "{binary}: {action} reads whole items");
+            }
         }
         // Each function reads the token key's secret at init, and nothing else beyond the
         // table; the page reads nothing at all.
@@ -216,10 +287,14 @@ async fn each_function_may_call_exactly_the_dynamodb_actions_its_code_calls() {
         assert_eq!(declared.others, expected, "{binary}");
     }
     // The regenerate role can rewrite a token and nothing else; sign-in and sign-out roles
-    // touch only what they need.
+    // touch only what they need: every action they have is limited.
     for limited in ["regenerate-access-token", "login", "logout"] {
-        assert!(functions()[limited].attributes.is_some(), "{limited}");
+        let function = &functions()[limited];
+        let limited_actions: BTreeSet<String> = function.limits.keys().cloned().collect();
+        assert_eq!(limited_actions, function.actions, "{limited}");
     }
+    assert!(string_like("USER#*", "USER#42") && !string_like("USER#*", "EMAIL#a"));
+    assert!(string_like("USER#warm-up", "USER#warm-up") && !string_like("USER#warm-up", "USER#x"));
 }
 
 /// `cargo metadata`: the workspace's packages and its `[workspace.metadata]`.
@@ -449,6 +524,49 @@ fn a_stack_update_or_deletion_never_loses_users_or_the_key() {
         template["Resources"]["TokenKey"]["Condition"].as_str(),
         Some("CreateTokenKey")
     );
+}
+
+#[test]
+fn no_key_is_in_the_template_or_a_functions_configuration() {
+    let source = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    // No dynamic reference: it would resolve the secret into the function configuration.
+    assert!(
+        !source.contains("{{resolve:"),
+        "a dynamic reference in template.yaml"
+    );
+    let template = template();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        text(&globals["TOKEN_KEY_SECRET_ARN"]),
+        "If [CreateTokenKey, Ref TokenKey, Ref ExistingTokenKeySecretArn]",
+        "the functions get the secret's ARN"
+    );
+    // Declared empty, for sam local invoke's --env-vars only.
+    assert_eq!(globals["TOKEN_KEY"].as_str(), Some(""));
+    assert!(globals.get("TOKEN_KEY_PREVIOUS").is_none());
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        for key in ["TOKEN_KEY", "TOKEN_KEY_PREVIOUS"] {
+            assert!(variables.get(key).is_none(), "{name:?} sets {key}");
+        }
+    }
+    // sam local invoke's settings: the local store and the public development key only.
+    let local: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("events").join(LOCAL_ENV)).unwrap(),
+    )
+    .unwrap();
+    let local = &local["Parameters"];
+    assert!(local["TOKEN_KEY"].as_str().unwrap().starts_with("dev-only-"));
+    assert_eq!(
+        local["TOKEN_KEY_SECRET_ARN"], "",
+        "the key from the environment, not a secret"
+    );
+    for name in local.as_object().unwrap().keys() {
+        assert!(
+            globals.get(name).is_some(),
+            "{name} is not declared: --env-vars would ignore it"
+        );
+    }
 }
 
 #[test]

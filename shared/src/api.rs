@@ -32,7 +32,7 @@ pub async fn get_access_token(app: &App, request: Request) -> Response<Body> {
             allow(&request, Method::GET)?;
             let credential = auth::bearer_or_session(&request)?;
             let user = app.authenticate(&credential).await?;
-            Ok(AccessTokenBody::new(&app.usable_access_token(&user)?))
+            Ok(AccessTokenBody::new(&app.usable_access_token(&user).await?))
         }
         .await,
     )

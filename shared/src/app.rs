@@ -85,10 +85,13 @@ impl App {
     }
 
     /// The user's current access token, rebuilt from the stored nonce with the key that
-    /// made it; `None` if that key has been retired (the token died with it).
-    pub fn access_token(&self, user: &User) -> Option<AccessToken> {
+    /// made it (read from the secret first if this process does not have it: a process
+    /// started after a rotation knows only the new key until then); `None` if that key has
+    /// been retired (the token died with it).
+    pub async fn access_token(&self, user: &User) -> Option<AccessToken> {
         self.keys
-            .ring()
+            .current(Some(user.token.key_id))
+            .await
             .rebuild(user.token.key_id, user.id, user.token.nonce)
     }
 
@@ -96,11 +99,11 @@ impl App {
     /// key has been retired: a session must not be handed a token that every Bearer
     /// endpoint refuses. The web app then offers to regenerate it (a POST, with CSRF: never
     /// a side effect of a GET).
-    pub fn usable_access_token(&self, user: &User) -> Result<AccessToken, Failure> {
+    pub async fn usable_access_token(&self, user: &User) -> Result<AccessToken, Failure> {
         if self.expired(&user.token, Timestamp::now()) {
             return Err(Failure::TokenExpired);
         }
-        self.access_token(user).ok_or(Failure::TokenExpired)
+        self.access_token(user).await.ok_or(Failure::TokenExpired)
     }
 
     /// The user behind a credential: one consistent read (`GetItem` for a token,
@@ -314,12 +317,16 @@ impl App {
     /// Signs in with an email and a password: one `GetItem` of the account's email claim,
     /// then one `TransactWriteItems` that opens a fresh random session (never one the client
     /// chose) and clears the failed attempts. A wrong password or an unknown email is the same
-    /// [`Failure::InvalidCredentials`], after the same Argon2id work, and a failure is
-    /// counted (one `UpdateItem`); a locked account is refused before its password is checked.
+    /// [`Failure::InvalidCredentials`], after the same Argon2id work and the same conditional
+    /// `UpdateItem` (a failure counted; for an unknown email, nothing written); a locked
+    /// account is refused before its password is checked.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedInSession, Failure> {
         let now = Timestamp::now();
         let Some(record) = self.store.get_sign_in(email).await? else {
             passwords::verify(None, password);
+            self.store
+                .record_failed_login_of_unknown_email(email, sign_in::window_start(now), now)
+                .await?;
             audit::record(Event::SignInFailed, None, "unknown_email");
             return Err(Failure::InvalidCredentials);
         };

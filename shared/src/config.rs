@@ -26,6 +26,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, RuntimeComp
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpConnector};
+use lambda_http::http::Uri;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -170,11 +171,18 @@ pub const MAX_ATTEMPTS: u32 = 2;
 /// so a connection the server may already have closed is not tried. hyper's default is 90 s.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 
-fn timeouts() -> TimeoutConfig {
+/// Secrets Manager's whole budget: a request that reads the keys again (a key id this
+/// process lacks) then makes its DynamoDB call, and both together must end inside the
+/// function's 5 s timeout with a clean answer: 1.5 s + 2.5 s.
+pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// A call's time budget: [`OPERATION_TIMEOUT`] for DynamoDB, [`SECRETS_OPERATION_TIMEOUT`]
+/// for Secrets Manager.
+fn timeouts(operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
+        .operation_timeout(operation)
         .build()
 }
 
@@ -251,27 +259,33 @@ impl HttpClient for BuiltOnFirstUse {
     }
 }
 
-/// The host of a URL (`[::1]` without its brackets).
-fn host(url: &str) -> &str {
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default();
-    match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
+/// The host a client given the endpoint `url` connects to (`::1` without its brackets), as
+/// the HTTP stack parses it; `None` for what is not an absolute URL, or one with user
+/// information (`http://localhost@evil.example` connects to evil.example: judged as never
+/// local).
+fn host(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    uri.scheme()?;
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
     }
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|bracketed| bracketed.strip_suffix(']'))
+        .unwrap_or(host);
+    Some(host.to_ascii_lowercase())
 }
 
 /// Whether `url`'s host is this machine's loopback interface.
 pub fn is_loopback(url: &str) -> bool {
-    let host = host(url);
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|address| address.is_loopback())
+    host(url).is_some_and(|host| {
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|address| address.is_loopback())
+    })
 }
 
 /// The AWS configuration of `usersctl` and the tests: every standard source (environment,
@@ -288,7 +302,7 @@ pub async fn aws_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .http_client(http_client)
-        .timeout_config(timeouts())
+        .timeout_config(timeouts(OPERATION_TIMEOUT))
         .retry_config(retries())
         .load()
         .await
@@ -355,7 +369,7 @@ impl LambdaEnvironment {
             .region(self.region.clone())
             .credentials_provider(self.credentials.clone())
             .http_client(self.http.clone())
-            .timeout_config(timeouts())
+            .timeout_config(timeouts(OPERATION_TIMEOUT))
             .retry_config(retries())
             .interceptor(StoreTiming::new());
         if let Some(endpoint) = &self.dynamodb_endpoint {
@@ -370,7 +384,7 @@ impl LambdaEnvironment {
             .region(self.region.clone())
             .credentials_provider(self.credentials.clone())
             .http_client(self.http.clone())
-            .timeout_config(timeouts())
+            .timeout_config(timeouts(SECRETS_OPERATION_TIMEOUT))
             .retry_config(retries());
         if let Some(endpoint) = &self.secretsmanager_endpoint {
             config = config.endpoint_url(endpoint);
@@ -381,7 +395,9 @@ impl LambdaEnvironment {
 
 /// Whether a DynamoDB endpoint is this machine's, or the host of a `sam local` container.
 pub fn is_local_store(endpoint: Option<&str>) -> bool {
-    endpoint.is_some_and(|endpoint| is_loopback(endpoint) || host(endpoint) == "host.docker.internal")
+    endpoint.is_some_and(|endpoint| {
+        is_loopback(endpoint) || host(endpoint).is_some_and(|host| host == "host.docker.internal")
+    })
 }
 
 /// The public development key (`dev-only-...`) is refused unless the store is a local one:
@@ -481,10 +497,25 @@ mod tests {
         for endpoint in [
             "http://127.0.0.1:8000",
             "http://localhost:8000",
+            "http://LOCALHOST:8000/",
+            "http://[::1]:8000",
             "http://host.docker.internal:8000",
         ] {
             assert!(store_is_local(Some(endpoint)), "{endpoint}");
-            assert!(refuse_public_key_off_local(&dev, true).is_ok());
+            assert!(refuse_public_key_off_local(&dev, store_is_local(Some(endpoint))).is_ok());
+        }
+        // Look-alikes: each connects somewhere else.
+        for endpoint in [
+            "http://localhost:8000@evil.example",
+            "http://127.0.0.1@evil.example:8000",
+            "http://[::1]@evil.example",
+            "http://localhost.evil.example:8000",
+            "http://127.0.0.1.nip.io:8000",
+            "http://evil.example/127.0.0.1",
+            "127.0.0.1:8000",
+        ] {
+            assert!(!store_is_local(Some(endpoint)), "{endpoint}");
+            assert!(refuse_public_key_off_local(&dev, store_is_local(Some(endpoint))).is_err());
         }
     }
 

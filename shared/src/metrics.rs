@@ -39,6 +39,9 @@ impl Outcome {
     pub const TOO_MANY_ATTEMPTS: Self = Self("429");
     /// The store was unreachable, timed out or throttled (503).
     pub const STORE_UNAVAILABLE: Self = Self("5xx_store");
+    /// DynamoDB refused the request (a missing permission or table: 500).
+    pub const STORE_REFUSED: Self = Self("5xx_store_refused");
+    /// A damaged record or a bug (500).
     pub const INTERNAL: Self = Self("5xx_internal");
 
     /// A refused credential, by why (`401_forged`, `401_superseded`, ...).
@@ -67,8 +70,9 @@ impl Outcome {
         self.0
     }
 
+    /// Whether the store made the request fail (an outage, or a refusal of DynamoDB's).
     fn is_store_error(self) -> bool {
-        self == Self::STORE_UNAVAILABLE
+        self == Self::STORE_UNAVAILABLE || self == Self::STORE_REFUSED
     }
 }
 
@@ -258,20 +262,36 @@ mod tests {
         assert!(!line.contains('\n'), "one line");
     }
 
-    #[test]
-    fn without_a_store_call_there_is_no_latency_and_a_store_outage_is_a_store_error() {
-        let line = RequestMetrics {
+    fn metrics_of(outcome: Outcome) -> RequestMetrics<'static> {
+        RequestMetrics {
             function: "f",
-            outcome: Outcome::STORE_UNAVAILABLE,
+            outcome,
             cold_start: false,
             store_ms: 0.0,
             store_calls: 0,
             timestamp_ms: 0,
         }
-        .to_line();
+    }
+
+    #[test]
+    fn without_a_store_call_there_is_no_latency_and_a_store_outage_is_a_store_error() {
+        let line = metrics_of(Outcome::STORE_UNAVAILABLE).to_line();
         let parsed: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed["StoreErrors"], 1);
         assert_eq!(parsed["ColdStart"], 0);
+        for (outcome, store_error) in [
+            (Outcome::STORE_REFUSED, 1),
+            (Outcome::INTERNAL, 0),
+            (Outcome::SUCCESS, 0),
+        ] {
+            let line = RequestMetrics {
+                outcome,
+                ..metrics_of(Outcome::SUCCESS)
+            }
+            .to_line();
+            let parsed: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(parsed["StoreErrors"], store_error, "{outcome:?}");
+        }
         assert!(parsed.get("StoreLatency").is_none());
         let names: Vec<&str> = parsed["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()

@@ -12,6 +12,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
+use crate::metrics::{Outcome, Recorder};
 use crate::responses::route_not_found;
 
 const HTML: &str = include_str!("page/account.html");
@@ -37,6 +38,20 @@ fn page() -> &'static Page {
             ),
         }
     })
+}
+
+/// Serves the page with the Lambda runtime until the process ends, with one metrics line
+/// per request like every other function ([`crate::metrics`]). No store, no key and no
+/// CORS: the page is only ever loaded from its own origin.
+pub async fn serve() -> Result<(), lambda_http::Error> {
+    let metrics: &'static Recorder = Box::leak(Box::new(Recorder::from_env()));
+    lambda_http::run(lambda_http::service_fn(move |request| async move {
+        metrics.start_request();
+        let response = account_page(request).await;
+        metrics.finish_request(Outcome::of_status(response.status()));
+        Ok::<_, std::convert::Infallible>(response)
+    }))
+    .await
 }
 
 /// The page for `GET` (and `HEAD`); API Gateway's 404 for anything else.

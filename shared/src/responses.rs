@@ -118,6 +118,7 @@ impl Failure {
             Self::RouteNotFound => Outcome::NOT_FOUND,
             Self::Preflight(_) => Outcome::SUCCESS,
             Self::Store(store) if store.transient => Outcome::STORE_UNAVAILABLE,
+            Self::Store(store) if store.answered_with_error() => Outcome::STORE_REFUSED,
             Self::Store(_) | Self::Internal(_) => Outcome::INTERNAL,
         }
     }

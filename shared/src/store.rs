@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
@@ -51,6 +52,15 @@ pub struct StoreError {
     /// DynamoDB's error code, when it answered with one.
     code: Option<String>,
     message: String,
+}
+
+impl StoreError {
+    /// DynamoDB answered, refusing the request with an error code (`AccessDeniedException`
+    /// from a role that lacks a permission, `ResourceNotFoundException` for a missing table,
+    /// `ValidationException`): a deployment or code problem, not an outage.
+    pub fn answered_with_error(&self) -> bool {
+        !self.transient && self.code.is_some()
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -474,22 +484,13 @@ impl Store {
         window_start: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let attempt = |update: &str, condition: &str| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(email_key(email)))
-                .update_expression(update)
-                .condition_expression(condition)
-                .expression_attribute_values(":one", number(1))
-                .expression_attribute_values(":window_start", number(window_start.epoch_seconds()))
-        };
-        let restart = attempt(
-            "SET failed_logins = :one, failures_since = :now",
-            "attribute_exists(pk) AND (attribute_not_exists(failures_since) OR failures_since <= :window_start)",
-        )
-        .expression_attribute_values(":now", number(now.epoch_seconds()));
-        let count = attempt("ADD failed_logins :one", "failures_since > :window_start");
+        let restart = self.restart_failures(email, window_start, now);
+        let count = self.failed_login_update(
+            email,
+            window_start,
+            "ADD failed_logins :one",
+            "failures_since > :window_start",
+        );
         let (likely, other) = if seen_since.is_some_and(|since| since > window_start) {
             (count, restart)
         } else {
@@ -499,6 +500,54 @@ impl Store {
             applied(other.send().await)?;
         }
         Ok(())
+    }
+
+    /// What a failed login on an email no account has costs: the same conditional
+    /// `UpdateItem` as on an account's first failure, which finds no item and writes nothing.
+    /// A wrong password and an unknown email then take the same round trips, so their timing
+    /// does not tell which emails have accounts (and an attacker cannot grow the table).
+    pub async fn record_failed_login_of_unknown_email(
+        &self,
+        email: &str,
+        window_start: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        applied(self.restart_failures(email, window_start, now).send().await)?;
+        Ok(())
+    }
+
+    /// The write that starts a new failure window at `now` with one failure, if the account
+    /// exists and its window (if any) started before `window_start`.
+    fn restart_failures(
+        &self,
+        email: &str,
+        window_start: Timestamp,
+        now: Timestamp,
+    ) -> UpdateItemFluentBuilder {
+        self.failed_login_update(
+            email,
+            window_start,
+            "SET failed_logins = :one, failures_since = :now",
+            "attribute_exists(pk) AND (attribute_not_exists(failures_since) OR failures_since <= :window_start)",
+        )
+        .expression_attribute_values(":now", number(now.epoch_seconds()))
+    }
+
+    fn failed_login_update(
+        &self,
+        email: &str,
+        window_start: Timestamp,
+        update: &str,
+        condition: &str,
+    ) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(email_key(email)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":window_start", number(window_start.epoch_seconds()))
     }
 
     /// Opens a session after a good password, in one `TransactWriteItems`: the session is
@@ -772,12 +821,27 @@ fn token_values(token: &TokenState) -> Item {
 
 /// A login's read: the account behind an email, its password hash (`None`: no password set)
 /// and its failed logins in the current window.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SignInRecord {
     pub user_id: Uuid,
     pub password_hash: Option<String>,
     pub failed_logins: u32,
     pub failures_since: Option<Timestamp>,
+}
+
+/// Without the hash: a debug print or a panic message never holds one.
+impl std::fmt::Debug for SignInRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInRecord")
+            .field("user_id", &self.user_id)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("failed_logins", &self.failed_logins)
+            .field("failures_since", &self.failures_since)
+            .finish()
+    }
 }
 
 /// What [`Store::open_signed_in_session`] did.

@@ -532,10 +532,15 @@ async fn a_missing_table_is_a_clean_500_that_leaks_nothing() {
         shared::tokens::new_user_id().unwrap(),
         shared::tokens::TokenNonce::generate().unwrap(),
     );
-    let (status, body) = parts(&CurrentUser.call(&test.app, &[bearer(&token)]).await);
+    let response = CurrentUser.call(&test.app, &[bearer(&token)]).await;
     assert_eq!(
-        (status, body),
+        parts(&response),
         (500, json!({"detail": "A server error occurred."}))
+    );
+    // Counted as DynamoDB refusing the request (a deployment problem), not as a bug.
+    assert_eq!(
+        response.extensions().get::<shared::metrics::Outcome>(),
+        Some(&shared::metrics::Outcome::STORE_REFUSED)
     );
     let (status, body) = parts(&AuthUser.call(&test.app, &[bearer(&token)]).await);
     assert_eq!(

@@ -66,7 +66,7 @@ async fn of_a_hundred_concurrent_regenerations_with_one_token_exactly_one_wins()
     assert_eq!(parts(&read_token(&test, &[bearer(&old)]).await).0, 401);
     // One current token, stored as the winner's nonce; no stray item beside the user.
     let stored = test.app.store().get_user(user.id).await.unwrap().unwrap();
-    assert_eq!(test.app.access_token(&stored).unwrap().to_string(), new);
+    assert_eq!(test.app.access_token(&stored).await.unwrap().to_string(), new);
     assert_eq!(partition(&test, user.id).await, vec!["USER"]);
 }
 

@@ -14,6 +14,7 @@ pub mod runtime_api;
 
 pub use harness::*;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -36,10 +37,11 @@ pub fn skip(reason: &str) {
 
 /// A child process that cannot outlive the test process: it runs under a shell that sends
 /// it SIGTERM as soon as its stdin (a pipe held only by this process) closes, which the
-/// kernel does however this process ends.
+/// kernel does however this process ends; or, started in cgroups, it is stopped when dropped.
 pub struct TiedProcess {
     child: Child,
     stdin: Option<ChildStdin>,
+    direct: bool,
 }
 
 impl TiedProcess {
@@ -60,12 +62,61 @@ cat >/dev/null"#;
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {:?}: {error}", program.as_ref()));
         let stdin = child.stdin.take();
-        Self { child, stdin }
+        Self {
+            child,
+            stdin,
+            direct: false,
+        }
     }
 
-    /// The watchdog shell's pid (the program runs as its child).
+    /// Starts `program args` with `env` in the cgroup v1 groups whose `cgroup.procs` files are
+    /// given, as Lambda starts a bootstrap: a small shell (`sh`, spawned without copying this
+    /// large process) joins the groups and then becomes the program (`exec` keeps the pid), so
+    /// the groups count and limit everything from the program's exec on, and nothing of this
+    /// process's (a fork of a large process pays to tear its copy down at exec). Stopped when
+    /// dropped.
+    pub fn spawn_in_cgroups(
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        procs_files: &[PathBuf],
+        stdout: Stdio,
+    ) -> Self {
+        let join = r#"while [ "$1" != -- ]; do echo 0 > "$1" || exit 126; shift; done; shift; exec "$@""#;
+        let child = Command::new("sh")
+            .current_dir(std::env::temp_dir())
+            .args(["-c", join, "join-cgroups"])
+            .args(procs_files)
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(stdout)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", program.display()));
+        Self {
+            child,
+            stdin: None,
+            direct: true,
+        }
+    }
+
+    /// The program's pid when started directly; else the watchdog shell's (the program runs
+    /// as its child).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether it runs without a watchdog (see [`spawn_in_cgroups`](Self::spawn_in_cgroups)).
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Whether the process has ended (a zombie counts), from /proc.
+    pub fn has_exited(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .is_none_or(|(_, rest)| rest.starts_with('Z'))
     }
 
     pub fn stdout(&mut self) -> Option<ChildStdout> {
@@ -79,8 +130,21 @@ cat >/dev/null"#;
 
     /// Stops it and waits until it is gone.
     pub fn stop(&mut self) {
+        if self.direct {
+            let _ = self.child.kill();
+        }
         self.stdin.take();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for TiedProcess {
+    fn drop(&mut self) {
+        // A watchdog shell ends its program when its stdin closes; a direct child is stopped
+        // here (if it is still running: a waited-for child's pid may belong to another).
+        if self.direct && matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
     }
 }
 
@@ -135,7 +199,11 @@ fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
         Some(data) => args.extend([OsStr::new("-sharedDb"), OsStr::new("-dbPath"), data.as_os_str()]),
     }
     // No telemetry: a test run sends nothing anywhere.
-    args.extend([OsStr::new("-disableTelemetry"), OsStr::new("-port"), OsStr::new(&port_text)]);
+    args.extend([
+        OsStr::new("-disableTelemetry"),
+        OsStr::new("-port"),
+        OsStr::new(&port_text),
+    ]);
     let mut process = TiedProcess::spawn("java", &args, Stdio::null());
     wait_for_port(port, &mut process, "DynamoDB Local (is Java 17 installed?)");
     DynamoDbLocal {
@@ -368,91 +436,125 @@ impl RequestCounter {
             .collect()
     }
 
-    /// The IAM actions the requests sent since the last [`take`](Self::take) needed: one per
-    /// operation, and for a transaction one per kind of item in it (`ConditionCheck` needs
-    /// `dynamodb:ConditionCheckItem`, `Update` needs `dynamodb:UpdateItem`, ...).
-    pub fn iam_actions(&self) -> std::collections::BTreeSet<String> {
+    /// The IAM actions the requests since the last [`take`](Self::take) need (a transaction
+    /// needs one per kind of item in it: `ConditionCheckItem`, `PutItem`, ...), each with
+    /// what IAM's condition keys see of its requests.
+    pub fn by_action(&self) -> BTreeMap<String, ActionUse> {
         let operations = self.operations.lock().unwrap_or_else(|e| e.into_inner());
-        let mut actions = std::collections::BTreeSet::new();
+        let mut actions: BTreeMap<String, ActionUse> = BTreeMap::new();
         for (operation, body) in operations.iter() {
             let name = operation.rsplit('.').next().unwrap_or_default();
+            let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
             if name != "TransactWriteItems" {
-                actions.insert(format!("dynamodb:{name}"));
+                actions
+                    .entry(format!("dynamodb:{name}"))
+                    .or_default()
+                    .add(&request);
                 continue;
             }
-            let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
             for item in request["TransactItems"].as_array().into_iter().flatten() {
-                for kind in item.as_object().into_iter().flat_map(|item| item.keys()) {
+                for (kind, part) in item.as_object().into_iter().flatten() {
                     let action = if kind == "ConditionCheck" {
                         "ConditionCheckItem".into()
                     } else {
                         format!("{kind}Item")
                     };
-                    actions.insert(format!("dynamodb:{action}"));
+                    actions.entry(format!("dynamodb:{action}")).or_default().add(part);
                 }
             }
         }
         actions
     }
-    /// Every attribute the requests since the last [`take`](Self::take) name, in keys and in
-    /// expressions: what IAM's `dynamodb:Attributes` condition key sees.
-    pub fn attribute_names(&self) -> std::collections::BTreeSet<String> {
-        const GRAMMAR: &[&str] = &[
-            "SET",
-            "REMOVE",
-            "ADD",
-            "DELETE",
-            "AND",
-            "OR",
-            "NOT",
-            "BETWEEN",
-            "IN",
-            "attribute_exists",
-            "attribute_not_exists",
-            "attribute_type",
-            "begins_with",
-            "contains",
-            "size",
-            "if_not_exists",
-            "list_append",
-        ];
-        let operations = self.operations.lock().unwrap_or_else(|e| e.into_inner());
-        let mut names = std::collections::BTreeSet::new();
-        for (_, body) in operations.iter() {
-            let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-            // The request itself, and each item of a transaction.
-            let items = request["TransactItems"].as_array().into_iter().flatten();
-            let parts = std::iter::once(&request)
-                .chain(items.flat_map(|item| item.as_object().into_iter().flat_map(|item| item.values())));
-            for part in parts {
-                for written in ["Key", "Item"] {
-                    let item = part[written].as_object();
-                    names.extend(item.into_iter().flat_map(|item| item.keys().cloned()));
-                }
-                let aliases = &part["ExpressionAttributeNames"];
-                for field in [
-                    "UpdateExpression",
-                    "ConditionExpression",
-                    "ProjectionExpression",
-                    "KeyConditionExpression",
-                ] {
-                    let expression = part[field].as_str().unwrap_or_default();
-                    for word in expression.split(|c: char| !(c.is_alphanumeric() || "_#:".contains(c))) {
-                        if word.starts_with('#') {
-                            names.extend(aliases[word].as_str().map(str::to_string));
-                        } else if !word.is_empty()
-                            && !word.starts_with(':')
-                            && !word.starts_with(|c: char| c.is_ascii_digit())
-                            && !GRAMMAR.contains(&word)
-                        {
-                            names.insert(word.to_string());
-                        }
-                    }
-                }
+}
+
+/// What IAM's condition keys see of one action's requests.
+#[derive(Debug, Default)]
+pub struct ActionUse {
+    /// Every attribute named, in keys, items and expressions (`dynamodb:Attributes`).
+    pub attributes: BTreeSet<String>,
+    /// The partition keys of the items touched (`dynamodb:LeadingKeys`).
+    pub leading_keys: BTreeSet<String>,
+    /// Whether some request named no projection (for a read, `dynamodb:Select` is then
+    /// `ALL_ATTRIBUTES`: whole items).
+    pub unprojected: bool,
+}
+
+impl ActionUse {
+    fn add(&mut self, part: &serde_json::Value) {
+        self.attributes.extend(attribute_names(part));
+        for written in ["Key", "Item"] {
+            self.leading_keys
+                .extend(part[written]["pk"]["S"].as_str().map(str::to_string));
+        }
+        for keys in part["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|tables| tables.values())
+        {
+            for key in keys["Keys"].as_array().into_iter().flatten() {
+                self.leading_keys
+                    .extend(key["pk"]["S"].as_str().map(str::to_string));
             }
         }
-        names
+        let tables = part["RequestItems"].as_object();
+        let projected = part.get("ProjectionExpression").is_some()
+            || tables.is_some_and(|tables| {
+                tables
+                    .values()
+                    .all(|keys| keys.get("ProjectionExpression").is_some())
+            });
+        self.unprojected |= !projected;
     }
+}
+
+/// The attributes one request (or one item of a transaction) names, in its key, its item and
+/// its expressions.
+fn attribute_names(part: &serde_json::Value) -> BTreeSet<String> {
+    const GRAMMAR: &[&str] = &[
+        "SET",
+        "REMOVE",
+        "ADD",
+        "DELETE",
+        "AND",
+        "OR",
+        "NOT",
+        "BETWEEN",
+        "IN",
+        "attribute_exists",
+        "attribute_not_exists",
+        "attribute_type",
+        "begins_with",
+        "contains",
+        "size",
+        "if_not_exists",
+        "list_append",
+    ];
+    let mut names = BTreeSet::new();
+    for written in ["Key", "Item"] {
+        let item = part[written].as_object();
+        names.extend(item.into_iter().flat_map(|item| item.keys().cloned()));
+    }
+    let aliases = &part["ExpressionAttributeNames"];
+    for field in [
+        "UpdateExpression",
+        "ConditionExpression",
+        "ProjectionExpression",
+        "KeyConditionExpression",
+    ] {
+        let expression = part[field].as_str().unwrap_or_default();
+        for word in expression.split(|c: char| !(c.is_alphanumeric() || "_#:".contains(c))) {
+            if word.starts_with('#') {
+                names.extend(aliases[word].as_str().map(str::to_string));
+            } else if !word.is_empty()
+                && !word.starts_with(':')
+                && !word.starts_with(|c: char| c.is_ascii_digit())
+                && !GRAMMAR.contains(&word)
+            {
+                names.insert(word.to_string());
+            }
+        }
+    }
+    names
 }
 
 impl Intercept for RequestCounter {

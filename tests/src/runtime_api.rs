@@ -60,16 +60,17 @@ struct Queue {
 /// How a function process is started, beyond Lambda's variables.
 #[derive(Clone, Debug, Default)]
 pub struct Launch {
-    /// The `cgroup.procs` of a CPU quota to run in (see [`crate::cpu::CpuQuota`]).
-    pub cpu_quota: Option<std::path::PathBuf>,
+    /// The `cgroup.procs` files of the groups to run in (see [`crate::cpu::CpuQuota`]). With
+    /// any, the binary is started as Lambda starts a bootstrap, with nothing of the harness's
+    /// counted or limited with it ([`TiedProcess::spawn_in_cgroups`]).
+    pub cgroups: Vec<std::path::PathBuf>,
     /// A program the binary runs under (e.g. `strace -f -o FILE`).
     pub wrapper: Vec<String>,
 }
 
 impl Launch {
-    /// Starts `program args` with `env` (`env NAME=value ... [wrapper ...] program args`, so the
-    /// watchdog shell passes the variables through); with a quota, a shell joins the cgroup
-    /// first and then becomes that command.
+    /// Starts `program args` with `env`: in the groups (see [`cgroups`](Self::cgroups)), or
+    /// as `env NAME=value ... [wrapper ...] program args` under the watchdog shell.
     pub fn spawn<K: AsRef<str>, V: AsRef<str>>(
         &self,
         env: &[(K, V)],
@@ -77,12 +78,15 @@ impl Launch {
         args: &[String],
         output: Stdio,
     ) -> TiedProcess {
-        let mut argv: Vec<String> = Vec::new();
-        if let Some(procs) = &self.cpu_quota {
-            argv.extend(["sh".into(), "-c".into(), r#"echo $$ > "$0" && exec "$@""#.into()]);
-            argv.push(procs.display().to_string());
+        if !self.cgroups.is_empty() {
+            assert!(self.wrapper.is_empty(), "a wrapper would run in the groups too");
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+                .collect();
+            return TiedProcess::spawn_in_cgroups(program, args, &env, &self.cgroups, output);
         }
-        argv.push("env".into());
+        let mut argv: Vec<String> = vec!["env".into()];
         argv.extend(env.iter().map(|(k, v)| format!("{}={}", k.as_ref(), v.as_ref())));
         argv.extend(self.wrapper.iter().cloned());
         argv.push(program.display().to_string());
@@ -293,9 +297,13 @@ impl RuntimeApi {
         receiver
     }
 
-    /// The function process's pid (a child of the watchdog shell), to read its memory.
+    /// The function process's pid (itself, or a child of the watchdog shell), to read its
+    /// memory.
     pub fn function_pid(&self) -> Option<u32> {
         let (process, _) = self.function.as_ref()?;
+        if process.is_direct() {
+            return Some(process.pid());
+        }
         let shell = process.pid();
         let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
         children
@@ -313,6 +321,9 @@ impl RuntimeApi {
         let Some((process, _)) = self.function.as_ref() else {
             return true;
         };
+        if process.is_direct() {
+            return process.has_exited();
+        }
         let shell = process.pid();
         let Ok(children) = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")) else {
             return false;

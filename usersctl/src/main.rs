@@ -156,16 +156,17 @@ struct CreateUser {
     /// A JSON object, e.g. '{"provider": "email", "roles": ["user"]}'.
     #[arg(long, value_parser = json_object, default_value = "{}")]
     app_metadata: Map<String, Value>,
-    /// Read a password for the account page's sign-in from stdin (one line).
+    /// Read a password for the account page's sign-in from stdin (one line; prompted for
+    /// twice without echo when stdin is a terminal).
     #[arg(long)]
     password_stdin: bool,
 }
 
 /// A password from stdin (its first line), or prompted for twice without echo when stdin
 /// is a terminal.
-fn read_password(prompt: bool) -> Result<String, String> {
+fn read_password() -> Result<String, String> {
     use std::io::{BufRead, IsTerminal};
-    if prompt && std::io::stdin().is_terminal() {
+    if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("New password: ").map_err(|error| error.to_string())?;
         let again = rpassword::prompt_password("Again: ").map_err(|error| error.to_string())?;
         if first != again {
@@ -275,20 +276,27 @@ async fn run(cli: Cli) -> Result<Value, String> {
         .filter(|table| !table.is_empty())
         .ok_or("no table: pass --table or set TABLE_NAME")?;
     let sdk_config = aws_sdk_config().await;
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+    // The store's endpoint, set on the client explicitly: the public dev key is checked
+    // below against the store this client really uses (the SDK alone could also take one from
+    // a profile, or drop the variable under AWS_IGNORE_CONFIGURED_ENDPOINT_URLS).
+    let store_endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .unwrap_or_else(|_| {
-            let region = sdk_config
-                .region()
-                .map(|region| region.to_string())
-                .unwrap_or_default();
-            format!("DynamoDB in {region}")
-        });
+        .ok()
+        .filter(|endpoint| !endpoint.is_empty());
+    let endpoint = store_endpoint.clone().unwrap_or_else(|| {
+        let region = sdk_config
+            .region()
+            .map(|region| region.to_string())
+            .unwrap_or_default();
+        format!("DynamoDB in {region}")
+    });
     let target = Target {
         table: table.clone(),
         endpoint,
     };
-    let client = Client::new(&sdk_config);
+    let mut client_config = aws_sdk_dynamodb::config::Builder::from(&sdk_config);
+    client_config.set_endpoint_url(store_endpoint.clone());
+    let client = Client::from_conf(client_config.build());
 
     // The only command that needs no TOKEN_KEY.
     if let Command::CreateTable = cli.command {
@@ -305,7 +313,6 @@ async fn run(cli: Cli) -> Result<Value, String> {
         .load(|| aws_sdk_secretsmanager::Client::new(&sdk_config))
         .await
         .map_err(|error| error.to_string())?;
-    let store_endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok();
     refuse_public_key_off_local(&keys.ring(), is_local_store(store_endpoint.as_deref()))
         .map_err(|error| error.to_string())?;
     let app = App::new(config, client, keys);
@@ -314,7 +321,7 @@ async fn run(cli: Cli) -> Result<Value, String> {
         Command::CreateTable => create_table(app.store(), &target).await,
         Command::CreateUser(args) => {
             let password_hash = if args.password_stdin {
-                let password = read_password(false)?;
+                let password = read_password()?;
                 Some(passwords::hash(&password).map_err(|error| error.to_string())?)
             } else {
                 None
@@ -343,7 +350,7 @@ async fn run(cli: Cli) -> Result<Value, String> {
         }
         Command::SetPassword(which) => {
             let user = find_user(&app, &target, &which).await?;
-            let password = read_password(true)?;
+            let password = read_password()?;
             match app.set_password(&user, &password).await {
                 Ok(true) => Ok(json!({"id": user.id.to_string(), "email": user.email, "password_set": true})),
                 Ok(false) => Err(format!("user {} was deleted meanwhile", user.id)),
@@ -353,7 +360,10 @@ async fn run(cli: Cli) -> Result<Value, String> {
         }
         Command::GetUser { which, show_token } => {
             let user = find_user(&app, &target, &which).await?;
-            let token = show_token.then(|| app.access_token(&user)).flatten();
+            let token = match show_token {
+                true => app.access_token(&user).await,
+                false => None,
+            };
             let mut output = user_json(&user, token.as_ref());
             if show_token && token.is_none() {
                 // Its key was retired: the token is dead; regenerate-token gives a new one.
@@ -556,7 +566,7 @@ fn print_human(output: &Value) {
                     }
                     Value::Array(items) if items.iter().all(Value::is_string) => {
                         for item in items {
-                            println!("{key:width$}  {}", item.as_str().unwrap_or_default());
+                            println!("{key:width$}  {}", printable(item.as_str().unwrap_or_default()));
                         }
                     }
                     _ => println!("{key:width$}  {}", human(value)),
@@ -575,14 +585,16 @@ fn human(value: &Value) -> String {
     }
 }
 
-/// `text` safe for a terminal: control characters (escape sequences) and bidirectional
-/// overrides (text that reads differently from what it is) from stored names are shown as
-/// `\u{...}` escapes instead of being obeyed.
+/// `text` safe for a terminal: control characters (escape sequences), bidirectional
+/// overrides (text that reads differently from what it is) and invisible format characters
+/// (zero-width spaces and joiners, line and paragraph separators, the byte-order mark) from
+/// stored names are shown as `\u{...}` escapes instead of being obeyed or hidden.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
-            if c.is_control() || bidi {
+            let invisible = matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2064}' | '\u{feff}');
+            if c.is_control() || bidi || invisible {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()

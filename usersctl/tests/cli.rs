@@ -147,8 +147,9 @@ async fn human_output_is_readable_and_carries_the_token() {
 #[tokio::test]
 async fn get_user_shows_the_live_token_only_when_asked_and_escapes_stored_names() {
     let cli = Cli::new().await;
-    // A name with a terminal escape and a right-to-left override, as a stored value could hold.
-    let name = "Eve\u{1b}[2J\u{202e}gnp.exe";
+    // A name with a terminal escape, a right-to-left override and a zero-width space, as a
+    // stored value could hold.
+    let name = "Eve\u{1b}[2J\u{202e}gnp.exe\u{200b}";
     let created = cli.json(&["create-user", "--email", "eve@example.com", "--first-name", name]);
     let shown = cli.json(&["get-user", "--email", "eve@example.com"]);
     assert!(
@@ -159,8 +160,10 @@ async fn get_user_shows_the_live_token_only_when_asked_and_escapes_stored_names(
     assert_eq!(asked["access_token"], created["access_token"]);
     let output = cli.run(&["get-user", "--email", "eve@example.com"]);
     let text = String::from_utf8(output.stdout).unwrap();
-    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text:?}");
-    assert!(text.contains("Eve\\u{1b}[2J\\u{202e}gnp.exe"), "{text}");
+    for hidden in ['\u{1b}', '\u{202e}', '\u{200b}'] {
+        assert!(!text.contains(hidden), "{text:?}");
+    }
+    assert!(text.contains("Eve\\u{1b}[2J\\u{202e}gnp.exe\\u{200b}"), "{text}");
     assert!(!text.contains("access_token"), "{text}");
 }
 
@@ -407,4 +410,109 @@ async fn what_a_run_changes_is_an_audit_line_on_stderr_without_secrets() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["fields"]["event"], "user_deleted");
     assert_eq!(lines[0]["fields"]["user_id"], user["id"]);
+}
+
+impl Cli {
+    /// A command that reads `stdin` (a password), as `printf ... | usersctl ...` runs it.
+    fn with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write as _;
+        use std::process::Stdio;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("usersctl runs");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(stdin.as_bytes())
+            .expect("usersctl reads its stdin");
+        child.wait_with_output().expect("usersctl ends")
+    }
+}
+
+#[tokio::test]
+async fn passwords_come_from_stdin_never_from_the_command_line() {
+    let cli = Cli::new().await;
+    let app = cli.app().await;
+    let password = "correct horse battery staple";
+    // create-user --password-stdin: the account can sign in with that password at once.
+    let created = cli.with_stdin(
+        &[
+            "--json",
+            "create-user",
+            "--email",
+            "pat@example.com",
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(app.app.sign_in("pat@example.com", password).await.is_ok());
+    assert!(
+        app.app
+            .sign_in("pat@example.com", "another password")
+            .await
+            .is_err()
+    );
+
+    // set-password: the new one works, the old one no longer does.
+    let changed = cli.with_stdin(
+        &["--json", "set-password", "--email", "pat@example.com"],
+        "a brand new passphrase\r\n",
+    );
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    let output: Value = serde_json::from_slice(&changed.stdout).unwrap();
+    assert_eq!(output["password_set"], true);
+    assert!(
+        app.app
+            .sign_in("pat@example.com", "a brand new passphrase")
+            .await
+            .is_ok()
+    );
+    assert!(app.app.sign_in("pat@example.com", password).await.is_err());
+
+    // A password too short to keep is refused, in one line, and nothing changes.
+    let short = cli.with_stdin(&["set-password", "--email", "pat@example.com"], "short\n");
+    assert!(!short.status.success());
+    let error = String::from_utf8(short.stderr).unwrap();
+    assert_eq!(error.trim_end().lines().count(), 1, "{error}");
+    assert!(!error.contains("short\n"), "the password is not echoed: {error}");
+    assert!(
+        app.app
+            .sign_in("pat@example.com", "a brand new passphrase")
+            .await
+            .is_ok()
+    );
+
+    // There is no way to pass one on the command line (where `ps` and shell history see it).
+    for args in [
+        [
+            "set-password",
+            "--email",
+            "pat@example.com",
+            "--password",
+            "on-the-command-line",
+        ],
+        [
+            "create-user",
+            "--email",
+            "kim@example.com",
+            "--password",
+            "on-the-command-line",
+        ],
+    ] {
+        assert!(!cli.run(&args).status.success(), "{args:?}");
+    }
 }

@@ -3,8 +3,8 @@
 //!
 //! The conditions: the store behind TLS (testkit's proxy in front of DynamoDB Local, with a
 //! test CA: a real handshake and chain check), a round-trip time added by the proxy (0 and
-//! 1 ms), and the CPU a 128 MB function gets (7.2% of one CPU, a cgroup v1 quota over a 10 ms
-//! period) or a whole CPU. Functions run as real release processes behind testkit's Runtime
+//! 1 ms), and the CPU a 128 MB function gets (7.2% of one CPU, a cgroup v1 quota: see
+//! `testkit::cpu`) or a whole CPU, the CPU time of each process counted by its cgroup. Functions run as real release processes behind testkit's Runtime
 //! API. The baselines: a hello-world Lambda with the same release profile, and the bare
 //! DynamoDB call from the same SDK client (`bare-call`, in the same quota).
 //!
@@ -99,7 +99,9 @@ struct Setting {
     /// The round-trip time the proxies add.
     rtt: Duration,
     proxy: Arc<FaultProxy>,
-    quota: Option<Arc<CpuQuota>>,
+    /// The cgroup the functions run in: a 128 MB function's share, or unlimited (counting
+    /// CPU time only); `None` where this machine has no cgroups.
+    cpu: Option<Arc<CpuQuota>>,
     /// The key from this secret (as deployed) instead of `TOKEN_KEY`.
     secret: Option<Arc<KeySecret>>,
 }
@@ -112,18 +114,25 @@ struct KeySecret {
 
 impl Setting {
     fn name(&self) -> String {
-        let cpu = match &self.quota {
-            Some(quota) => format!("{:.1}% CPU", quota.percent()),
-            None => "whole CPU".to_string(),
-        };
+        let cpu = self.cpu.as_ref().map_or("whole CPU".into(), |cpu| cpu.describe());
         format!("TLS, {} ms RTT, {cpu}", self.rtt.as_millis())
+    }
+
+    /// Whether the CPU is limited (a 128 MB function's share).
+    fn limited(&self) -> bool {
+        self.cpu.as_ref().is_some_and(|cpu| cpu.is_limited())
     }
 
     fn launch(&self) -> Launch {
         Launch {
-            cpu_quota: self.quota.as_ref().map(|quota| quota.procs_file()),
+            cgroups: self.cpu.as_ref().map(|cpu| cpu.procs_files()).unwrap_or_default(),
             ..Launch::default()
         }
+    }
+
+    /// The CPU the setting's processes have used so far (zero without cgroups).
+    fn cpu_used(&self) -> Duration {
+        self.cpu.as_ref().map(|cpu| cpu.cpu_used()).unwrap_or_default()
     }
 }
 
@@ -200,8 +209,14 @@ impl Bench {
     fn cold(&mut self, binary: &str, setting: &Setting, runs: usize) -> ColdStart {
         let mut sample = ColdStart::default();
         for _ in 0..runs {
+            let cpu_before = setting.cpu_used();
             let (api, init) = self.start(binary, setting);
+            let cpu_at_init = setting.cpu_used();
             let first = self.invoke(&api, binary);
+            sample.init_cpu.push(cpu_at_init.saturating_sub(cpu_before));
+            sample
+                .first_cpu
+                .push(setting.cpu_used().saturating_sub(cpu_at_init));
             sample.init.push(init);
             sample.first.push(first);
             sample.total.push(init + first);
@@ -257,6 +272,9 @@ struct ColdStart {
     init: Vec<Duration>,
     first: Vec<Duration>,
     total: Vec<Duration>,
+    /// CPU time (the process's, counted by its cgroup) of the init and of the first response.
+    init_cpu: Vec<Duration>,
+    first_cpu: Vec<Duration>,
 }
 
 struct Warm {
@@ -321,15 +339,23 @@ fn main() {
     // Round trips: counted by the SDK (an interceptor), per endpoint and auth mode.
     round_trips(&runtime, &mut bench, &session, &mut report);
 
-    // The settings: 0 and 1 ms RTT, a whole CPU and a 128 MB function's share.
-    let quota = match CpuQuota::lambda(128) {
-        Ok(quota) => Some(Arc::new(quota)),
-        Err(reason) => {
+    // The settings: 0 and 1 ms RTT, a whole CPU and a 128 MB function's share, each in a
+    // cgroup of its own that counts the CPU its processes use.
+    let (whole, quota) = match (CpuQuota::unlimited(), CpuQuota::lambda(128)) {
+        (Ok(whole), Ok(quota)) => {
             let _ = writeln!(
                 report,
-                "\n**CPU quota unavailable ({reason}): the 7.2% columns are skipped.**"
+                "\nThe 128 MB share: a cgroup v1 CFS quota of 1 ms per {:.1} ms (the kernel's smallest quota is 1 ms, so 7.2% cannot have a 10 ms period).",
+                quota.period().as_secs_f64() * 1000.0
             );
-            None
+            (Some(Arc::new(whole)), Some(Arc::new(quota)))
+        }
+        (Err(reason), _) | (_, Err(reason)) => {
+            let _ = writeln!(
+                report,
+                "\n**cgroups unavailable ({reason}): the 7.2% columns and CPU times are skipped.**"
+            );
+            (None, None)
         }
     };
     let mut settings = Vec::new();
@@ -338,14 +364,14 @@ fn main() {
         settings.push(Setting {
             rtt,
             proxy: Arc::clone(&proxy),
-            quota: None,
+            cpu: whole.clone(),
             secret: None,
         });
         if quota.is_some() {
             settings.push(Setting {
                 rtt,
                 proxy,
-                quota: quota.clone(),
+                cpu: quota.clone(),
                 secret: None,
             });
         }
@@ -356,7 +382,7 @@ fn main() {
     // Cold starts in every setting.
     let _ = writeln!(
         report,
-        "\n## Cold start ({runs} runs each, medians, ms)\n\nInit is process spawn to the first `GET /runtime/invocation/next`; the first response is the first invocation after it; their sum is spawn to the first 200. hello-world does not talk to a store: the difference is one TLS handshake and one read, plus what the SDK costs to set up."
+        "\n## Cold start ({runs} runs each, medians, ms)\n\nInit is from the spawn (a small shell joins the cgroup and becomes the binary, so only the binary is counted and limited) to its first `GET /runtime/invocation/next`; the first response is the first invocation after it; their sum is spawn to the first 200. CPU is the process's CPU time in each phase, counted by its cgroup (`cpuacct.usage`): what a CPU quota turns into waiting. hello-world does not talk to a store: the difference is one TLS handshake and one read, plus what the SDK costs to set up."
     );
     let mut first_requests = Vec::new();
     for (index, setting) in settings.iter().enumerate().filter(|_| section("cold")) {
@@ -365,11 +391,13 @@ fn main() {
         let goal = if index == lambda_like { 1.3 } else { f64::INFINITY };
         let _ = writeln!(
             report,
-            "\n### {}\n\n| binary | init | first response | spawn to first 200 | vs hello-world |\n|---|---|---|---|---|\n| hello-world (baseline) | {} | {} | {} | 1.00x |",
+            "\n### {}\n\n| binary | init | first response | spawn to first 200 | vs hello-world | CPU: init | CPU: first response |\n|---|---|---|---|---|---|---|\n| hello-world (baseline) | {} | {} | {} | 1.00x | {} | {} |",
             setting.name(),
             ms(median(&hello.init)),
             ms(median(&hello.first)),
-            ms(hello_total)
+            ms(hello_total),
+            ms(median(&hello.init_cpu)),
+            ms(median(&hello.first_cpu)),
         );
         for (function, _) in FUNCTIONS {
             let cold = bench.cold(function, setting, runs);
@@ -381,10 +409,12 @@ fn main() {
             };
             let _ = writeln!(
                 report,
-                "| {function} | {} | {} | {} | {verdict} |",
+                "| {function} | {} | {} | {} | {verdict} | {} | {} |",
                 ms(median(&cold.init)),
                 ms(median(&cold.first)),
-                ms(total)
+                ms(total),
+                ms(median(&cold.init_cpu)),
+                ms(median(&cold.first_cpu)),
             );
             if index == lambda_like {
                 first_requests.push((function, median(&cold.first)));
@@ -404,7 +434,7 @@ fn main() {
         .iter()
         .filter(|s| s.rtt == Duration::from_millis(1) && section("warm"))
     {
-        let count = if setting.quota.is_some() {
+        let count = if setting.limited() {
             lambda_warm
         } else {
             warm_requests
@@ -448,7 +478,7 @@ fn main() {
                     format!("**{} (goal 1: MISSED)**", warm.handshakes)
                 }
             );
-            if setting.quota.is_some() {
+            if setting.limited() {
                 lambda_warm_p50.push((function, p50));
                 let _ = writeln!(
                     memory,
@@ -561,7 +591,7 @@ fn key_from_secret(
         let with_secret = Setting {
             rtt: setting.rtt,
             proxy: Arc::clone(&setting.proxy),
-            quota: setting.quota.clone(),
+            cpu: setting.cpu.clone(),
             secret: Some(Arc::new(KeySecret {
                 arn: arn.clone(),
                 proxy: tls_proxy(testkit::moto().address(), &bench.ca, setting.rtt, None),
@@ -753,18 +783,18 @@ fn sign_in_latency(
     };
     let _ = writeln!(
         report,
-        "\n## Sign-in latency (warm, TLS, 1 ms RTT, {runs} requests each, p50 / p99 ms)\n\nOne login: a `GetItem`, Argon2id (19 MiB, 2 passes), and a write. An unknown email is verified against a fixed hash with the same parameters, so it should cost what a wrong password does.\n\n| memory (CPU share) | right password (200) | wrong password (401) | unknown email (401) | unknown / wrong (p50) |\n|---|---|---|---|---|"
+        "\n## Sign-in latency (warm, TLS, 1 ms RTT, {runs} requests each, p50 / p99 ms)\n\nOne login: a `GetItem`, Argon2id (19 MiB, 2 passes), and a write. An unknown email is verified against a fixed hash with the same parameters, so it should cost what a wrong password does.\n\n| memory (CPU share) | right password (200) | wrong password (401) | unknown email (401) | unknown / wrong (p50) | peak RSS, MB |\n|---|---|---|---|---|---|"
     );
     for memory in [1024, 128] {
-        let quota = match CpuQuota::lambda(memory) {
+        let cpu = match CpuQuota::lambda(memory) {
             Ok(quota) => Some(Arc::new(quota)),
-            Err(_) if memory == 128 => lambda_like.quota.clone(),
+            Err(_) if memory == 128 => lambda_like.cpu.clone(),
             Err(_) => None,
         };
         let setting = Setting {
             rtt: lambda_like.rtt,
             proxy: Arc::clone(&lambda_like.proxy),
-            quota,
+            cpu,
             secret: None,
         };
         let (api, _) = bench.start("login", &setting);
@@ -790,16 +820,18 @@ fn sign_in_latency(
             .map(|_| time(event("nobody@example.com", password), 401))
             .collect();
         let both = |sample: &[Duration]| format!("{} / {}", ms(median(sample)), ms(percentile(sample, 0.99)));
-        let share = match &setting.quota {
-            Some(quota) => format!("{:.1}% CPU", quota.percent()),
-            None => "whole CPU".into(),
-        };
+        let share = setting
+            .cpu
+            .as_ref()
+            .map_or("whole CPU".into(), |cpu| cpu.describe());
+        let (peak_kib, _) = api.function_pid().map(memory_kib).unwrap_or_default();
         let _ = writeln!(
             report,
-            "| {memory} MB ({share}) | {} | {} | {} | {:.2}x |",
+            "| {memory} MB ({share}) | {} | {} | {} | {:.2}x | {:.1} |",
             both(&right),
             both(&wrong),
             both(&unknown),
+            peak_kib as f64 / 1024.0,
             median(&unknown).as_secs_f64() / median(&wrong).as_secs_f64()
         );
         eprintln!("sign-in latency measured: {memory} MB");
@@ -839,7 +871,7 @@ fn freezes(
     let closing = Setting {
         rtt: Duration::from_millis(1),
         proxy: proxy(Duration::from_millis(1), Some(SERVER_IDLE_CLOSE)),
-        quota: lambda_like.quota.clone(),
+        cpu: lambda_like.cpu.clone(),
         secret: None,
     };
     let function = "get-current-user";
