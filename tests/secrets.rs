@@ -45,6 +45,17 @@ fn call(api: &RuntimeApi, function: &str, token: &str) -> (u64, Value) {
     api.call(&testkit::bearer_event(function, token))
 }
 
+/// The rotation: the second key becomes AWSCURRENT, the first AWSPREVIOUS.
+async fn rotate(arn: &str) {
+    testkit::secrets_client()
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(SECOND_KEY)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A fresh table and secret (holding the first key), and a user whose token the first key
 /// made (usersctl's way: the key from the secret): `(test, table, secret ARN, token)`.
 async fn user_under_the_first_key(email: &str) -> (TestApp, String, String, String) {
@@ -62,14 +73,7 @@ async fn functions_read_their_keys_from_the_secret_and_a_rotation_logs_nobody_ou
     let before = start("get-access-token", &table, &arn);
     assert_eq!(call(&before, "get-access-token", &old_token).0, 200);
 
-    // The rotation: the second key becomes AWSCURRENT, the first AWSPREVIOUS.
-    testkit::secrets_client()
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(SECOND_KEY)
-        .send()
-        .await
-        .unwrap();
+    rotate(&arn).await;
     let after = start("regenerate-access-token", &table, &arn);
     let reader = start("get-access-token", &table, &arn);
     // The old token still works, and is the one GET .../token/ returns, unchanged.
@@ -103,13 +107,7 @@ fn session_event(sessionid: &str) -> String {
 #[tokio::test]
 async fn a_session_made_after_a_rotation_gets_the_token_the_previous_key_made() {
     let (_test, table, arn, old_token) = user_under_the_first_key("bo@example.com").await;
-    testkit::secrets_client()
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(SECOND_KEY)
-        .send()
-        .await
-        .unwrap();
+    rotate(&arn).await;
     // A sign-in after the rotation: the session is under the new key, the token still under
     // the previous one. A process started now has read only the new key at its init.
     let session = testkit::usersctl(
