@@ -225,6 +225,24 @@ fn a_person_signs_in_copies_regenerates_and_signs_out_in_chromium() {
         200,
         "the token on the page works"
     );
+    // At a phone's width nothing overflows sideways.
+    let fits = browser.eval("return document.documentElement.scrollWidth <= window.innerWidth");
+    assert_eq!(fits, json!(true), "the page scrolls sideways at a phone's width");
+    // Copy: to the clipboard, or (where the browser refuses it) the token selected for the
+    // keyboard's copy.
+    browser.click("#copy");
+    let copied = browser.wait_for(
+        "the copy",
+        "const s = document.getElementById('status').textContent; return s !== '' && s",
+    );
+    let selected = browser.eval(
+        "const t = document.getElementById('token'); return t.selectionStart === 0 && t.selectionEnd === t.value.length",
+    );
+    assert!(
+        copied == json!("Copied.")
+            || (copied.as_str().unwrap_or_default().starts_with("Press") && selected == json!(true)),
+        "copy: {copied}, selected: {selected}"
+    );
     browser.screenshot("account-page.png");
 
     // Regenerate in the page: the old token is shown dead, and is; the new one works.
@@ -255,6 +273,8 @@ fn a_person_signs_in_copies_regenerates_and_signs_out_in_chromium() {
     // Sign out: back to the form, and the session is gone (a reload does not sign in).
     browser.click("#sign-out");
     browser.wait_for("the sign-in form", &VISIBLE.replace("ID", "sign-in"));
+    let said = browser.eval("return document.getElementById('sign-in-error').textContent");
+    assert_eq!(said, json!("Signed out."));
     browser.open(&format!("{}/", api.base_url));
     browser.wait_for(
         "the sign-in form after a reload",

@@ -697,3 +697,121 @@ fn generated_requests_find_no_server_error_and_nothing_outside_the_spec() {
     }
     assert_not_logged(&[&token, &post_token]);
 }
+
+/// A POST with a body; `(status, Set-Cookie values, JSON body or Null)`.
+fn post(path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Vec<String>, Value) {
+    let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{}{path}", local_api().base_url);
+    let mut request = ureq::http::Request::builder().method("POST").uri(&url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = agent
+        .run(request.body(body.to_string()).unwrap())
+        .expect("the local API answers");
+    let cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap_or_default().to_string())
+        .collect();
+    let text = response.body_mut().read_to_string().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (response.status().as_u16(), cookies, body)
+}
+
+/// The value a `Set-Cookie` line gives `name`.
+fn cookie_value<'a>(cookies: &'a [String], name: &str) -> Option<&'a str> {
+    cookies
+        .iter()
+        .find_map(|cookie| cookie.strip_prefix(&format!("{name}=")))
+        .map(|rest| rest.split(';').next().unwrap_or_default())
+}
+
+/// What a browser (or curl) does on the account page's API, over HTTP through the emulated
+/// REST API: a wrong password, a sign-in that ignores a session id the client chose, the
+/// token read with the session, a sign-out, and what the logs say of it (never a secret).
+#[test]
+fn sign_in_and_out_over_http() {
+    let api = local_api();
+    let email = format!("signin-{}@example.com", std::process::id());
+    let password = "a password that is long enough";
+    api.usersctl_with_stdin(
+        &["create-user", "--email", &email, "--password-stdin"],
+        &format!("{password}\n"),
+    );
+    let json = [("Content-Type", "application/json")];
+    let body = |password: &str| json!({"email": email, "password": password}).to_string();
+
+    let (status, cookies, answer) = post("/api/auth/login/", &json, &body("not the password"));
+    assert_eq!(
+        (status, answer),
+        (401, json!({"detail": "Invalid email or password."}))
+    );
+    assert!(cookies.is_empty(), "{cookies:?}");
+
+    // A session id planted by someone else (fixation) is never the one opened.
+    let planted = "sessionid=planted-by-an-attacker-0123456789abcdefghijklmnopqrstuvwxyz";
+    let with_planted = [json[0], ("Cookie", planted)];
+    let (status, cookies, answer) = post("/api/auth/login/", &with_planted, &body(password));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["is_authenticated"], true);
+    let sessionid = cookie_value(&cookies, "sessionid")
+        .expect("a session cookie")
+        .to_string();
+    let csrftoken = cookie_value(&cookies, "csrftoken")
+        .expect("a CSRF cookie")
+        .to_string();
+    assert!(!planted.contains(&sessionid), "a fresh session id");
+    let session_cookie = cookies.iter().find(|c| c.starts_with("sessionid=")).unwrap();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(session_cookie.contains(attribute), "{session_cookie}");
+    }
+
+    // The session reads the token; a sign-out needs the CSRF token, then ends the session.
+    let cookie = format!("sessionid={sessionid}; csrftoken={csrftoken}");
+    let (status, _, token) = call("GET", "/api/users/me/token/", &[("Cookie", &cookie)]);
+    assert_eq!(status, 200, "{token}");
+    let (status, _, refused) = post("/api/auth/logout/", &[("Cookie", &cookie)], "");
+    assert_eq!(
+        (status, refused),
+        (403, json!({"detail": "CSRF Failed: CSRF token missing."}))
+    );
+    let with_csrf = [("Cookie", cookie.as_str()), ("X-CSRFToken", csrftoken.as_str())];
+    let (status, cookies, _) = post("/api/auth/logout/", &with_csrf, "");
+    assert_eq!(status, 204);
+    for name in ["sessionid", "csrftoken"] {
+        let expired = cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap();
+        assert!(expired.contains("Max-Age=0"), "{expired}");
+    }
+    let (status, _, _) = call("GET", "/api/users/me/token/", &[("Cookie", &cookie)]);
+    assert_eq!(status, 401, "the session is gone");
+
+    // The audit trail has each step (at TRACE too, never a password or a session id).
+    std::thread::sleep(Duration::from_millis(100));
+    let logs = api.logs.lock().unwrap().clone();
+    for (event, detail) in [
+        ("sign_in_failed", "wrong_password"),
+        ("session_opened", "sign_in"),
+        ("session_revoked", "sign_out"),
+    ] {
+        assert!(
+            logs.lines().any(|line| line.contains("audit")
+                && line.contains(&format!("event=\"{event}\""))
+                && line.contains(&format!("detail=\"{detail}\""))),
+            "no {event} ({detail}) audit line"
+        );
+    }
+    let token = token["access_token"].as_str().unwrap();
+    assert_not_logged(&[
+        password,
+        "not the password",
+        &sessionid,
+        &csrftoken,
+        token,
+        &email,
+    ]);
+}

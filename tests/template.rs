@@ -745,7 +745,9 @@ fn the_alarms_watch_every_function_and_the_metrics_the_functions_emit() {
     use shared::responses::Refusal;
     let template = template();
     let resources = &template["Resources"];
-    let watched = |alarm: &str| -> Vec<(String, String, Vec<String>)> {
+    // (namespace, metric, [(dimension, value)]) of each metric an alarm's math reads.
+    type Watched = (String, String, Vec<(String, String)>);
+    let watched = |alarm: &str| -> Vec<Watched> {
         resources[alarm]["Properties"]["Metrics"]
             .as_sequence()
             .unwrap()
@@ -756,7 +758,10 @@ fn the_alarms_watch_every_function_and_the_metrics_the_functions_emit() {
                 Some((
                     text(&metric["Namespace"]),
                     text(&metric["MetricName"]),
-                    dimensions.iter().map(|d| text(&d["Value"])).collect(),
+                    dimensions
+                        .iter()
+                        .map(|d| (text(&d["Name"]), text(&d["Value"])))
+                        .collect(),
                 ))
             })
             .collect()
@@ -769,20 +774,54 @@ fn the_alarms_watch_every_function_and_the_metrics_the_functions_emit() {
         .map(|(name, _)| format!("Ref {}", name.as_str().unwrap()))
         .collect();
     for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
-        let refs: BTreeSet<String> = watched(alarm).into_iter().map(|(_, _, d)| d[0].clone()).collect();
+        let refs: BTreeSet<String> = watched(alarm)
+            .into_iter()
+            .map(|(namespace, _, dimensions)| {
+                assert_eq!(namespace, "AWS/Lambda", "{alarm}");
+                assert_eq!(dimensions.len(), 1, "{alarm}");
+                assert_eq!(dimensions[0].0, "FunctionName", "{alarm}");
+                dimensions[0].1.clone()
+            })
+            .collect();
         assert_eq!(refs, functions, "{alarm} watches every function");
     }
-    let suspicious: BTreeSet<(String, String, Vec<String>)> =
-        watched("SuspiciousTokensAlarm").into_iter().collect();
+    // An alarm on an EMF metric matches only a dimension set the lines declare exactly: the
+    // alarm's must be one of the line's.
+    let line: Value = serde_json::from_str(
+        &shared::metrics::RequestMetrics {
+            function: "f",
+            outcome: Outcome::refused(Refusal::Forged),
+            cold_start: false,
+            store_ms: 0.0,
+            store_calls: 0,
+            timestamp_ms: 0,
+        }
+        .to_line(),
+    )
+    .unwrap();
+    let declared_sets: Vec<Vec<String>> =
+        serde_json::from_value(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"].clone()).unwrap();
+    let suspicious: BTreeSet<Watched> = watched("SuspiciousTokensAlarm").into_iter().collect();
     let expected: BTreeSet<_> = [Refusal::Forged, Refusal::Superseded]
         .into_iter()
         .map(|reason| {
             let outcome = Outcome::refused(reason).as_str().to_string();
-            (NAMESPACE.to_string(), "Requests".to_string(), vec![outcome])
+            (
+                NAMESPACE.to_string(),
+                "Requests".to_string(),
+                vec![("Outcome".to_string(), outcome)],
+            )
         })
         .collect();
     assert_eq!(
         suspicious, expected,
         "the alarm counts what shared::metrics emits"
     );
+    for (_, _, dimensions) in &suspicious {
+        let names: Vec<String> = dimensions.iter().map(|(name, _)| name.clone()).collect();
+        assert!(
+            declared_sets.contains(&names),
+            "{names:?} is not a dimension set of the lines: {declared_sets:?}"
+        );
+    }
 }

@@ -97,7 +97,11 @@
         // Ask the API itself: the old token is refused from now on.
         const check = await api("api/users/me/", { headers: { Authorization: "Bearer " + old } });
         const oldToken = $("old-token");
-        oldToken.replaceChildren("Previous token, now refused (" + check.status + "): ");
+        oldToken.replaceChildren(
+          check.status === 401
+            ? "Previous token, now refused (401): "
+            : "Previous token (the API answered " + check.status + "): "
+        );
         const code = document.createElement("code");
         code.textContent = old;
         oldToken.append(code);
@@ -111,7 +115,18 @@
   });
 
   $("sign-out").addEventListener("click", async () => {
-    await api("api/auth/logout/", { method: "POST", headers: { "X-CSRFToken": csrfToken() } });
+    try {
+      const response = await api("api/auth/logout/", {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken() },
+      });
+      // 401: the session had already ended, which is what was asked.
+      if (!response.ok && response.status !== 401) {
+        return status("Could not sign out (" + response.status + "); try again.");
+      }
+    } catch {
+      return status("The service is unreachable; try again later.");
+    }
     $("token").value = "";
     $("old-token").hidden = true;
     showSignIn("Signed out.");
