@@ -239,6 +239,38 @@ impl Bench {
         }
     }
 
+    /// `bare-call`'s cold starts: spawn to its first `GetItem` done (connection, TLS
+    /// handshake, one signed request: the least any function that reads DynamoDB does before
+    /// it can answer), with no Lambda runtime; and its CPU time (to its exit, so slightly
+    /// more). `(spawn to first call, CPU)` per run.
+    fn bare_cold(&self, setting: &Setting, runs: usize) -> (Vec<Duration>, Vec<Duration>) {
+        let args = ["get".to_string(), self.user_id.to_string(), "0".to_string()];
+        let program = self.release.join("bare-call");
+        let (mut totals, mut cpu) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let cpu_before = setting.cpu_used();
+            let started = Instant::now();
+            let mut process =
+                setting
+                    .launch()
+                    .spawn(&self.settings(setting), &program, &args, Stdio::piped());
+            let output = process.stdout().expect("piped");
+            let first = BufReader::new(output).lines().map_while(Result::ok).next();
+            let elapsed = started.elapsed();
+            assert!(
+                first.is_some_and(|line| line.starts_with("first ")),
+                "bare-call failed"
+            );
+            while !process.has_exited() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            process.stop();
+            totals.push(elapsed);
+            cpu.push(setting.cpu_used().saturating_sub(cpu_before));
+        }
+        (totals, cpu)
+    }
+
     /// The floor: `bare-call` in the setting's quota, `count` calls; `(first, latencies)`.
     fn bare(&self, operation: &str, setting: &Setting, count: usize) -> (Duration, Vec<Duration>) {
         let args = [operation.to_string(), self.user_id.to_string(), count.to_string()];
@@ -398,6 +430,15 @@ fn main() {
             ms(hello_total),
             ms(median(&hello.init_cpu)),
             ms(median(&hello.first_cpu)),
+        );
+        let (bare_totals, bare_cpu) = bench.bare_cold(setting, runs);
+        let bare_total = median(&bare_totals);
+        let _ = writeln!(
+            report,
+            "| bare-call: the SDK's floor (one `GetItem` over TLS, no Lambda runtime) | | | {} | {:.2}x | {} | |",
+            ms(bare_total),
+            bare_total.as_secs_f64() / hello_total.as_secs_f64(),
+            ms(median(&bare_cpu)),
         );
         for (function, _) in FUNCTIONS {
             let cold = bench.cold(function, setting, runs);
