@@ -32,6 +32,16 @@ fn usersctl(api: &LocalApi, args: &[&str]) -> Value {
 
 /// A request to the local API, whatever its status.
 fn send(method: &str, path: &str, headers: &[(&str, &str)]) -> ureq::http::Response<ureq::Body> {
+    send_body(method, path, headers, ())
+}
+
+/// [`send`] with a body.
+fn send_body(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl ureq::AsSendBody,
+) -> ureq::http::Response<ureq::Body> {
     let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
     let url = format!("{}{path}", local_api().base_url);
     let mut request = ureq::http::Request::builder().method(method).uri(&url);
@@ -39,7 +49,7 @@ fn send(method: &str, path: &str, headers: &[(&str, &str)]) -> ureq::http::Respo
         request = request.header(*name, *value);
     }
     agent
-        .run(request.body(()).unwrap())
+        .run(request.body(body).unwrap())
         .expect("the local API answers")
 }
 
@@ -700,15 +710,7 @@ fn generated_requests_find_no_server_error_and_nothing_outside_the_spec() {
 
 /// A POST with a body; `(status, Set-Cookie values, JSON body or Null)`.
 fn post(path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Vec<String>, Value) {
-    let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
-    let url = format!("{}{path}", local_api().base_url);
-    let mut request = ureq::http::Request::builder().method("POST").uri(&url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut response = agent
-        .run(request.body(body.to_string()).unwrap())
-        .expect("the local API answers");
+    let mut response = send_body("POST", path, headers, body);
     let cookies = response
         .headers()
         .get_all("set-cookie")

@@ -17,7 +17,7 @@ use crate::clock::Timestamp;
 use crate::config::{Config, ConfigError, LambdaEnvironment, refuse_public_key_off_local};
 use crate::cors::AllowedOrigins;
 use crate::keys::Keys;
-use crate::metrics::{Outcome, Recorder};
+use crate::metrics::Recorder;
 use crate::passwords;
 use crate::responses::{Failure, Refusal};
 use crate::sign_in::{self, SignedIn};
@@ -419,8 +419,7 @@ impl App {
                 let mut response = response.await;
                 let origins = &app.allowed_origins;
                 origins.decorate(origin.as_ref(), response.headers_mut());
-                let outcome = response.extensions().get::<Outcome>().copied();
-                metrics.finish_request(outcome.unwrap_or_else(|| Outcome::of_status(response.status())));
+                metrics.finish_request(&response);
                 Ok::<_, Infallible>(response)
             }
         }))

@@ -201,8 +201,14 @@ impl Recorder {
         STORE_CALLS.store(0, Ordering::Relaxed);
     }
 
-    /// The request ended with `outcome`: its EMF line, on stdout.
-    pub fn finish_request(&self, outcome: Outcome) {
+    /// The request ended with `response`: its EMF line, on stdout. The outcome is the one the
+    /// handler put on the response, else its status's class.
+    pub fn finish_request<B>(&self, response: &lambda_http::Response<B>) {
+        let outcome = response
+            .extensions()
+            .get::<Outcome>()
+            .copied()
+            .unwrap_or_else(|| Outcome::of_status(response.status()));
         let metrics = RequestMetrics {
             function: &self.function,
             outcome,

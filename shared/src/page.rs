@@ -12,7 +12,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
-use crate::metrics::{Outcome, Recorder};
+use crate::metrics::Recorder;
 use crate::responses::route_not_found;
 
 const HTML: &str = include_str!("page/account.html");
@@ -48,7 +48,7 @@ pub async fn serve() -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(move |request| async move {
         metrics.start_request();
         let response = account_page(request).await;
-        metrics.finish_request(Outcome::of_status(response.status()));
+        metrics.finish_request(&response);
         Ok::<_, std::convert::Infallible>(response)
     }))
     .await

@@ -26,7 +26,9 @@ const MIN_QUOTA: Duration = Duration::from_millis(1);
 /// A cgroup whose processes share `fraction` of one CPU (or any amount, unlimited), with the
 /// CPU they use counted; removed when dropped.
 pub struct CpuQuota {
-    dirs: Vec<PathBuf>,
+    /// The `cpu` controller's group (the quota) and the `cpuacct` controller's (the count).
+    cpu: PathBuf,
+    cpuacct: PathBuf,
     fraction: Option<f64>,
     period: Duration,
 }
@@ -51,14 +53,13 @@ impl CpuQuota {
         }
         let name = format!("testkit-{}-{}", std::process::id(), crate::free_port());
         let mut quota = Self {
-            dirs: Vec::new(),
+            cpu: PathBuf::from(CPU_CONTROLLER).join(&name),
+            cpuacct: PathBuf::from(CPUACCT_CONTROLLER).join(&name),
             fraction,
             period: PERIOD,
         };
-        for controller in [CPU_CONTROLLER, CPUACCT_CONTROLLER] {
-            let dir = PathBuf::from(controller).join(&name);
-            std::fs::create_dir(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-            quota.dirs.push(dir);
+        for dir in quota.dirs() {
+            std::fs::create_dir(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
         }
         if let Some(fraction) = fraction {
             let (period, share) = period_and_quota(fraction);
@@ -69,19 +70,23 @@ impl CpuQuota {
         Ok(quota)
     }
 
+    fn dirs(&self) -> [&PathBuf; 2] {
+        [&self.cpu, &self.cpuacct]
+    }
+
     fn write(&self, file: &str, value: &str) -> Result<(), String> {
-        let path = self.dirs[0].join(file);
+        let path = self.cpu.join(file);
         std::fs::write(&path, value).map_err(|error| format!("cannot set {}: {error}", path.display()))
     }
 
     /// The files a process writes `0` to, to join the groups (itself, in cgroup v1).
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|dir| dir.join("cgroup.procs")).collect()
+        self.dirs().iter().map(|dir| dir.join("cgroup.procs")).collect()
     }
 
     /// The CPU the group's processes have used so far, exited ones included.
     pub fn cpu_used(&self) -> Duration {
-        let usage = std::fs::read_to_string(self.dirs[1].join("cpuacct.usage")).unwrap_or_default();
+        let usage = std::fs::read_to_string(self.cpuacct.join("cpuacct.usage")).unwrap_or_default();
         Duration::from_nanos(usage.trim().parse().unwrap_or(0))
     }
 
@@ -117,7 +122,7 @@ fn period_and_quota(fraction: f64) -> (Duration, Duration) {
 impl Drop for CpuQuota {
     fn drop(&mut self) {
         // Only an empty group can be removed; its processes have been stopped by then.
-        for dir in &self.dirs {
+        for dir in self.dirs() {
             for _ in 0..50 {
                 if std::fs::remove_dir(dir).is_ok() {
                     break;

@@ -75,10 +75,10 @@ cat >/dev/null"#;
     /// the groups count and limit everything from the program's exec on, and nothing of this
     /// process's (a fork of a large process pays to tear its copy down at exec). Stopped when
     /// dropped.
-    pub fn spawn_in_cgroups(
+    pub fn spawn_in_cgroups<K: AsRef<str>, V: AsRef<str>>(
         program: &Path,
         args: &[String],
-        env: &[(String, String)],
+        env: &[(K, V)],
         procs_files: &[PathBuf],
         stdout: Stdio,
     ) -> Self {
@@ -90,7 +90,7 @@ cat >/dev/null"#;
             .arg("--")
             .arg(program)
             .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
             .stdout(stdout)
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", program.display()));
@@ -114,9 +114,13 @@ cat >/dev/null"#;
 
     /// Whether the process has ended (a zombie counts), from /proc.
     pub fn has_exited(&self) -> bool {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        stat.rsplit_once(") ")
-            .is_none_or(|(_, rest)| rest.starts_with('Z'))
+        process_ended(self.pid())
+    }
+
+    /// Waits until it exits by itself.
+    pub fn wait(&mut self) {
+        self.stdin.take();
+        let _ = self.child.wait();
     }
 
     pub fn stdout(&mut self) -> Option<ChildStdout> {
@@ -146,6 +150,14 @@ impl Drop for TiedProcess {
             self.stop();
         }
     }
+}
+
+/// Whether process `pid` has ended: gone, or a zombie (`/proc/<pid>/stat` is
+/// `pid (comm) state ...`).
+pub(crate) fn process_ended(pid: impl std::fmt::Display) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .is_none_or(|(_, rest)| rest.starts_with('Z'))
 }
 
 /// A running DynamoDB Local.

@@ -80,11 +80,7 @@ impl Launch {
     ) -> TiedProcess {
         if !self.cgroups.is_empty() {
             assert!(self.wrapper.is_empty(), "a wrapper would run in the groups too");
-            let env: Vec<(String, String)> = env
-                .iter()
-                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
-                .collect();
-            return TiedProcess::spawn_in_cgroups(program, args, &env, &self.cgroups, output);
+            return TiedProcess::spawn_in_cgroups(program, args, env, &self.cgroups, output);
         }
         let mut argv: Vec<String> = vec!["env".into()];
         argv.extend(env.iter().map(|(k, v)| format!("{}={}", k.as_ref(), v.as_ref())));
@@ -331,12 +327,7 @@ impl RuntimeApi {
         let (mut function_alive, mut function_gone) = (false, false);
         for pid in children.split_whitespace() {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            // `/proc/<pid>/stat` is `pid (comm) state ...`: a zombie has exited.
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('Z'));
-            match (comm.trim() == "cat", zombie) {
+            match (comm.trim() == "cat", crate::process_ended(pid)) {
                 (false, false) => function_alive = true,
                 (false, true) | (true, _) => function_gone = true,
             }

@@ -360,9 +360,10 @@ async fn run(cli: Cli) -> Result<Value, String> {
         }
         Command::GetUser { which, show_token } => {
             let user = find_user(&app, &target, &which).await?;
-            let token = match show_token {
-                true => app.access_token(&user).await,
-                false => None,
+            let token = if show_token {
+                app.access_token(&user).await
+            } else {
+                None
             };
             let mut output = user_json(&user, token.as_ref());
             if show_token && token.is_none() {

@@ -114,8 +114,12 @@ struct KeySecret {
 
 impl Setting {
     fn name(&self) -> String {
-        let cpu = self.cpu.as_ref().map_or("whole CPU".into(), |cpu| cpu.describe());
-        format!("TLS, {} ms RTT, {cpu}", self.rtt.as_millis())
+        format!("TLS, {} ms RTT, {}", self.rtt.as_millis(), self.cpu_share())
+    }
+
+    /// `"7.2% CPU"`, or `"whole CPU"`.
+    fn cpu_share(&self) -> String {
+        self.cpu.as_ref().map_or("whole CPU".into(), |cpu| cpu.describe())
     }
 
     /// Whether the CPU is limited (a 128 MB function's share).
@@ -272,10 +276,7 @@ impl Bench {
                 first.is_some_and(|line| line.starts_with("first ")),
                 "bare-call failed"
             );
-            while !process.has_exited() {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            process.stop();
+            process.wait();
             totals.push(elapsed);
             cpu.push(setting.cpu_used().saturating_sub(cpu_before));
         }
@@ -872,10 +873,7 @@ fn sign_in_latency(
             .map(|_| time(event("nobody@example.com", password), 401))
             .collect();
         let both = |sample: &[Duration]| format!("{} / {}", ms(median(sample)), ms(percentile(sample, 0.99)));
-        let share = setting
-            .cpu
-            .as_ref()
-            .map_or("whole CPU".into(), |cpu| cpu.describe());
+        let share = setting.cpu_share();
         let (peak_kib, _) = api.function_pid().map(memory_kib).unwrap_or_default();
         let _ = writeln!(
             report,
