@@ -2,15 +2,14 @@
 //! binaries behind `local-api`, the REST API emulation), over real HTTP: every endpoint and auth mode, the
 //! regenerate flow as a client sees it, API Gateway's 404s, and the spec's own code examples.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use testkit::http::Reply;
 use testkit::local_api::LocalApi;
 use testkit::workspace_root;
-use ureq::Agent;
 
 /// One local API per test binary (functions logging at TRACE), stopped when it exits.
 fn local_api() -> &'static LocalApi {
@@ -31,48 +30,27 @@ fn usersctl(api: &LocalApi, args: &[&str]) -> Value {
 }
 
 /// A request to the local API, whatever its status.
-fn send(method: &str, path: &str, headers: &[(&str, &str)]) -> ureq::http::Response<ureq::Body> {
-    send_body(method, path, headers, ())
-}
-
-/// [`send`] with a body.
-fn send_body(
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: impl ureq::AsSendBody,
-) -> ureq::http::Response<ureq::Body> {
-    let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
-    let url = format!("{}{path}", local_api().base_url);
-    let mut request = ureq::http::Request::builder().method(method).uri(&url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    agent
-        .run(request.body(body).unwrap())
-        .expect("the local API answers")
+fn send(method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    testkit::http::call(&local_api().base_url, method, path, headers)
 }
 
 /// `(status, content type, JSON body)` of a request to the local API.
 fn call(method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
-    let mut response = send(method, path, headers);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let text = response.body_mut().read_to_string().unwrap();
-    let status = response.status().as_u16();
-    if status >= 400 {
+    let reply = send(method, path, headers);
+    if reply.status >= 400 {
         for (_, value) in headers {
             for secret in value.split(['=', ';', ' ']).filter(|part| part.len() >= 32) {
-                assert!(!text.contains(secret), "a {status} body echoes a credential");
+                assert!(
+                    !reply.text.contains(secret),
+                    "a {} body echoes a credential",
+                    reply.status
+                );
             }
         }
     }
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
-    (status, content_type, body)
+    let body = serde_json::from_str(&reply.text).unwrap_or_else(|_| panic!("not JSON: {:?}", reply.text));
+    let content_type = reply.header("content-type").unwrap_or_default().to_string();
+    (reply.status, content_type, body)
 }
 
 /// `(status, headers by lower-case name)` of a request to the local API.
@@ -81,18 +59,8 @@ fn call_headers(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, std::collections::BTreeMap<String, String>) {
-    let response = send(method, path, headers);
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                value.to_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    (response.status().as_u16(), headers)
+    let reply = send(method, path, headers);
+    (reply.status, reply.header_map())
 }
 
 /// Fails if any of these secrets reached the logs (the functions run at TRACE) or stderr.
@@ -312,129 +280,11 @@ fn the_regenerate_flow_as_a_client_sees_it() {
     assert_not_logged(&[&old, &new, &sessionid, &csrftoken]);
 }
 
-/// An interpreter for the spec's examples, by file extension.
-fn interpreter(extension: &str) -> Option<Vec<String>> {
-    let venv_python = workspace_root().join(".tools/venv/bin/python");
-    let candidates: &[&str] = match extension {
-        "sh" => &["bash"],
-        "py" => &[],
-        "mjs" => &["node"],
-        "rb" => &["ruby"],
-        "php" => &["php"],
-        "go" => &["go", "run"],
-        _ => return None,
-    };
-    if extension == "py" {
-        return Some(vec![venv_python.display().to_string()]);
-    }
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {}", candidates[0])])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    found.then(|| candidates.iter().map(|part| part.to_string()).collect())
-}
-
-/// Runs one example from tests/examples, unchanged but for the base URL and the token.
-fn run_example(file: &str, token: &str) -> Option<String> {
-    let extension = file.rsplit('.').next().unwrap_or_default();
-    let Some(interpreter) = interpreter(extension) else {
-        // curl, Python and JavaScript are required; the others run where Debian could install them.
-        assert!(
-            !["sh", "py", "mjs"].contains(&extension),
-            "no interpreter for {file}"
-        );
-        testkit::skip(&format!(
-            "{file}: its interpreter is not installed (make test installs it where apt can)"
-        ));
-        return None;
-    };
-    let base_url = &local_api().base_url;
-    let source = std::fs::read_to_string(workspace_root().join("tests/examples").join(file)).unwrap();
-    let mut source = source
-        .replace("<BASE_URL>", base_url)
-        .replace("<ACCESS_TOKEN>", token)
-        .replace("https://cadenza-api-uat.algo724.com", base_url)
-        .replace("eyJhbGciOiJIUzI1NiIs...", token);
-    if file == "get_auth_user.py" {
-        // The spec's snippet takes the token from a variable the reader already has.
-        source = format!("access_token = \"{token}\"\n{source}");
-    }
-    let dir = std::env::temp_dir().join(format!("e2e-examples-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path: PathBuf = dir.join(file);
-    std::fs::write(&path, source).unwrap();
-    let output = Command::new(&interpreter[0])
-        .args(&interpreter[1..])
-        .arg(&path)
-        .env("GOCACHE", dir.join("go-cache"))
-        .env("GOPATH", dir.join("go-path"))
-        .output()
-        .unwrap_or_else(|error| panic!("{file}: {error}"));
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "{file} failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(stdout)
-}
-
 #[test]
 fn the_specs_examples_print_what_the_spec_shows() {
-    let api = local_api();
-    for extension in ["sh", "py", "mjs", "rb", "php", "go"] {
-        let (email, token) = new_user(api);
-        for example in ["get_current_user", "get_access_token"] {
-            let file = format!("{example}.{extension}");
-            if let Some(output) = run_example(&file, &token) {
-                assert!(output.contains(&token), "{file} printed {output}");
-                if example == "get_current_user" {
-                    assert!(
-                        output.contains(&email) && output.contains("external_id"),
-                        "{file} printed {output}"
-                    );
-                }
-            }
-        }
-        let file = format!("regenerate_access_token.{extension}");
-        if let Some(output) = run_example(&file, &token) {
-            let new = match extension {
-                // curl prints the body itself.
-                "sh" => serde_json::from_str::<Value>(&output).unwrap()["access_token"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-                _ => output
-                    .trim()
-                    .strip_prefix("New token: ")
-                    .unwrap_or_else(|| panic!("{file}: {output}"))
-                    .to_string(),
-            };
-            assert_eq!(new.len(), 100, "{file} printed {output}");
-            assert_eq!(
-                call("GET", "/api/users/me/", &[("Authorization", &bearer(&token))]).0,
-                401
-            );
-            assert_eq!(
-                call("GET", "/api/users/me/", &[("Authorization", &bearer(&new))]).0,
-                200
-            );
-        }
-    }
-    let (email, token) = new_user(api);
-    let output = run_example("get_auth_user.py", &token).unwrap();
-    let id = usersctl(api, &["get-user", "--email", &email])["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(output, format!("User ID: {id}\nEmail: {email}\n"));
-    let output = run_example("get_auth_user.sh", &token).unwrap();
-    let body: Value = serde_json::from_str(&output).unwrap();
-    assert_eq!(
-        (&body["success"], &body["data"]["id"]),
-        (&json!(true), &json!(id))
-    );
-    assert_not_logged(&[&token]);
+    let tokens = testkit::examples::assert_all_print_what_the_spec_shows(local_api());
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    assert_not_logged(&tokens);
 }
 
 #[test]
@@ -710,16 +560,10 @@ fn generated_requests_find_no_server_error_and_nothing_outside_the_spec() {
 
 /// A POST with a body; `(status, Set-Cookie values, JSON body or Null)`.
 fn post(path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Vec<String>, Value) {
-    let mut response = send_body("POST", path, headers, body);
-    let cookies = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|value| value.to_str().unwrap_or_default().to_string())
-        .collect();
-    let text = response.body_mut().read_to_string().unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    (response.status().as_u16(), cookies, body)
+    let reply = testkit::http::send(&local_api().base_url, "POST", path, headers, body);
+    let cookies = reply.values("set-cookie").map(str::to_string).collect();
+    let body = serde_json::from_str(&reply.text).unwrap_or(Value::Null);
+    (reply.status, cookies, body)
 }
 
 /// The value a `Set-Cookie` line gives `name`.

@@ -6,8 +6,11 @@
 //! Each test makes its own table, so tests run in parallel.
 
 pub mod cpu;
+pub mod events;
+pub mod examples;
 pub mod gateway;
 mod harness;
+pub mod http;
 pub mod local_api;
 pub mod proxy;
 pub mod runtime_api;

@@ -159,6 +159,21 @@ impl LocalApi {
     }
 }
 
+impl crate::examples::ExampleTarget for LocalApi {
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn new_user(&self) -> (String, String) {
+        LocalApi::new_user(self)
+    }
+
+    fn user_id(&self, email: &str) -> String {
+        let user = self.usersctl(&["get-user", "--email", email]);
+        user["id"].as_str().unwrap_or_default().to_string()
+    }
+}
+
 impl Drop for LocalApi {
     fn drop(&mut self) {
         self.process.lock().unwrap_or_else(|e| e.into_inner()).stop();
