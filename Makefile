@@ -1,8 +1,9 @@
 # The two commands: `make run` (the API on localhost) and `make test` (every test).
 # Both install what they need into this folder (node_modules/, .tools/); nothing global,
 # except Debian packages when root: the Ruby, PHP and Go interpreters for the spec's
-# examples, strace (the trust-store test counts a function's file accesses at init), and
-# Chromium with chromedriver (the account page's browser test).
+# examples, strace (the trust-store test counts a function's file accesses at init),
+# Chromium with chromedriver (the account page's browser test), and docker.io with
+# debootstrap (`sam local`, whose daemon and images live in target/sam/).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -18,12 +19,27 @@ DEBIAN_PACKAGES := ruby php-cli php-curl golang-go strace chromium chromium-driv
 
 FUNCTIONS := get-current-user get-access-token regenerate-access-token get-auth-user login logout account-page
 
-.PHONY: test run check lint build bench bench-report load deps tools interpreters
+# Lambda's name for this machine's architecture: what `sam local` can run here.
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+SAM_BUILD_DIR_arm64 := .aws-sam/build
+SAM_BUILD_DIR_x86_64 := .aws-sam/build-x86_64
+HOST_BUILD := $(if $(filter arm64,$(HOST_ARCH)),build,build-x86_64)
 
-## test: install what the tests need, lint the template and the API spec, run every test
-test: deps tools interpreters lint
+.PHONY: test run check lint build build-x86_64 sam-local bench bench-report load deps tools interpreters sam-local-packages
+
+## test: install what the tests need, lint the template and the API spec, build what `sam build`
+## ships for both architectures (tests/sam.rs reads their ELF), run every test; `sam local`
+## runs too where it can (root, Docker installable), and says plainly where it is skipped
+test: deps tools interpreters sam-local-packages lint build build-x86_64
 	cargo build --workspace --bins --locked
-	cargo test --workspace --locked
+	REQUIRE_SAM_BUILDS=1 cargo test --workspace --locked
+
+## sam-local: AWS's own emulator (`sam local invoke` on every event, `sam local start-api`
+## against the contract and the spec's examples) on the host-architecture build; needs root
+sam-local: deps tools interpreters sam-local-packages $(HOST_BUILD)
+	@[[ $$(id -u) == 0 ]] || { echo "make sam-local needs root (a Docker daemon of its own; README, sam local)" >&2; exit 1; }
+	cargo build --workspace --bins --locked
+	SAM_LOCAL=required cargo test -p testkit --test sam --locked -- --nocapture sam_local
 
 ## lint: template.yaml (cfn-lint, sam validate --lint) and openapi.yaml, offline
 lint: tools
@@ -36,11 +52,23 @@ run: deps tools
 	cargo build --workspace --bins --locked
 	scripts/run-local.sh
 
-## build: `sam build` for arm64 (.aws-sam/build/<Function>/bootstrap), one shared cargo cache
+## build: `sam build` for arm64 (.aws-sam/build/<Function>/bootstrap): what `sam deploy` ships
 build: tools
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
-	@ls -l .aws-sam/build/*/bootstrap | awk '{printf "%6.2f MB  %s\n", $$5 / 1048576, $$9}'
+	$(call sam_build,arm64,--arm64)
+
+## build-x86_64: the same for x86_64 (.aws-sam/build-x86_64), for `sam local` on an x86_64 machine
+build-x86_64: tools
+	$(call sam_build,x86_64,)
+
+# `sam build` for one architecture ($1; $2: the cargo-lambda flag sam passes for it). SAM builds
+# each function in its own cargo run, which wait for each other's lock; one run with every
+# binary first links them two at a time (LTO is most of the time), and SAM's runs find them fresh.
+define sam_build
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(2) $(addprefix --bin ,$(FUNCTIONS))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --parameter-overrides Architecture=$(1) --build-dir $(SAM_BUILD_DIR_$(1))
+	@ls -l $(SAM_BUILD_DIR_$(1))/*/bootstrap | awk '{printf "%6.2f MB  %s\n", $$5 / 1048576, $$9}'
+endef
 
 ## bench: cold start, round trips, warm overhead, freezes, size and memory under Lambda-like
 ## conditions (TLS, RTT, a 128 MB CPU share); prints the tables
@@ -76,6 +104,18 @@ $(TOOLS_STAMP): tests/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
+
+# `sam local`'s container engine, and debootstrap for the base image no registry can give us
+# here (testkit::sam_local): Debian's, as root; elsewhere the sam local test says it is skipped.
+sam-local-packages:
+	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then \
+	    if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
+	        echo "Installing from Debian: docker.io debootstrap"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null; \
+	    else \
+	        echo "Not installing docker.io and debootstrap (needs root and apt-get): sam local is skipped." >&2; \
+	    fi; \
+	fi
 
 # The spec's Ruby, PHP and Go examples and the strace test run where Debian can install them.
 interpreters:

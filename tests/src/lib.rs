@@ -14,6 +14,7 @@ pub mod http;
 pub mod local_api;
 pub mod proxy;
 pub mod runtime_api;
+pub mod sam_local;
 
 pub use harness::*;
 

@@ -1,0 +1,281 @@
+//! What `sam build` makes and what AWS's own emulator does with it: the bootstraps' glibc
+//! needs, and `sam local invoke` / `sam local start-api` on the host-architecture build
+//! (`testkit::sam_local`, which needs root and Docker; `make sam-local` requires it, `make
+//! test` runs it where it can).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use testkit::examples::{self, ExampleTarget};
+use testkit::local_api::LocalApi;
+use testkit::sam_local::{self, SamLocal};
+use testkit::{events, workspace_root};
+
+/// The newest glibc Lambda's `provided.al2023` runtime has: Amazon Linux 2023 keeps glibc
+/// 2.34 for its whole life ("glibc 2.34", AL2023 User Guide, core-glibc: core toolchain
+/// packages keep their version), and a bootstrap linked against a newer symbol fails to start
+/// there (aws/aws-lambda-rust-runtime#932: "version `GLIBC_2.38' not found (required by
+/// /var/task/bootstrap)" on AL2023).
+const AL2023_GLIBC: (u32, u32) = (2, 34);
+
+/// Where `make build` (arm64, what `sam deploy` ships) and `make build-x86_64` put the
+/// bootstraps, and the machine name `readelf -h` gives each.
+const BUILDS: [(&str, &str, &str); 2] = [
+    ("arm64", ".aws-sam/build", "AArch64"),
+    ("x86_64", ".aws-sam/build-x86_64", "Advanced Micro Devices X86-64"),
+];
+
+/// Every function's bootstrap in a build folder.
+fn bootstraps(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("bootstrap"))
+        .filter(|path| path.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+fn readelf(args: &[&str], file: &Path) -> String {
+    let output = Command::new("readelf")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("readelf (binutils) is installed");
+    assert!(output.status.success(), "readelf {args:?} {}", file.display());
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// The glibc versions a binary's dynamic symbols name (`memcpy@GLIBC_2.14`, ...).
+fn glibc_versions(dyn_syms: &str) -> Vec<(u32, u32)> {
+    let mut versions: Vec<(u32, u32)> = dyn_syms
+        .split(|c: char| c.is_whitespace() || c == '@')
+        .filter_map(|word| word.strip_prefix("GLIBC_"))
+        .filter_map(|version| {
+            let mut parts = version.split('.').map(|part| part.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        })
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+}
+
+#[test]
+fn glibc_versions_are_read_off_symbol_names() {
+    let sample = "  12: 0000000000000000     0 FUNC    GLOBAL DEFAULT  UND memcpy@GLIBC_2.14 (4)\n  \
+                  13: 0000000000000000     0 FUNC    GLOBAL DEFAULT  UND __libc_start_main@GLIBC_2.34 (5)\n  \
+                  14: 0000000000000000     0 FUNC    WEAK   DEFAULT  UND __cxa_finalize@GLIBC_2.2.5 (6)\n";
+    assert_eq!(glibc_versions(sample), vec![(2, 2), (2, 14), (2, 34)]);
+}
+
+/// The bootstraps `sam build` makes for both architectures run on AL2023: no symbol needs a
+/// glibc newer than 2.34. Read from the ELF, since the local emulator's base image is
+/// Debian's (glibc 2.36): running there would prove nothing about AL2023.
+#[test]
+fn the_bootstraps_sam_builds_need_no_glibc_newer_than_al2023s() {
+    let required = std::env::var_os("REQUIRE_SAM_BUILDS").is_some();
+    for (architecture, dir, machine) in BUILDS {
+        let dir = workspace_root().join(dir);
+        let bootstraps = bootstraps(&dir);
+        if bootstraps.is_empty() {
+            assert!(
+                !required,
+                "no {architecture} build in {} (make build{})",
+                dir.display(),
+                if architecture == "arm64" { "" } else { "-x86_64" }
+            );
+            testkit::skip(&format!(
+                "no {architecture} build in {} (make test builds both)",
+                dir.display()
+            ));
+            continue;
+        }
+        assert_eq!(
+            bootstraps.len(),
+            7,
+            "{}: one bootstrap per function",
+            dir.display()
+        );
+        for bootstrap in bootstraps {
+            let header = readelf(&["-h", "-W"], &bootstrap);
+            assert!(
+                header.contains(&format!("Machine:                           {machine}")),
+                "{} is not {architecture}: {header}",
+                bootstrap.display()
+            );
+            let versions = glibc_versions(&readelf(&["--dyn-syms", "-W"], &bootstrap));
+            let newest = versions.last().copied();
+            assert!(
+                newest.is_some(),
+                "{}: no glibc symbol at all?",
+                bootstrap.display()
+            );
+            assert!(
+                newest <= Some(AL2023_GLIBC),
+                "{} needs GLIBC_{}.{}, AL2023 has {}.{}",
+                bootstrap.display(),
+                newest.unwrap_or_default().0,
+                newest.unwrap_or_default().1,
+                AL2023_GLIBC.0,
+                AL2023_GLIBC.1
+            );
+        }
+    }
+}
+
+/// The spec's examples against `sam local start-api`, with users made on `make run`'s store.
+struct SamApi<'a> {
+    base_url: String,
+    store: &'a LocalApi,
+}
+
+impl ExampleTarget for SamApi<'_> {
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn new_user(&self) -> (String, String) {
+        self.store.new_user()
+    }
+
+    fn user_id(&self, email: &str) -> String {
+        self.store.user_id(email)
+    }
+}
+
+/// `(status, headers, JSON body)` of a request to start-api, whatever its status.
+fn call(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, BTreeMap<String, String>, Value) {
+    let reply = testkit::http::call(base_url, method, path, headers);
+    (reply.status, reply.header_map(), reply.json())
+}
+
+/// `make sam-local` (and `make test` where it can): every event through `sam local invoke`
+/// with the answers `testkit::events` expects, then `sam local start-api` against the
+/// contract: the spec's examples, both slash forms, the v3 envelope, a session read, a
+/// regenerate that kills the old token, and the places SAM answers otherwise than the
+/// deployed REST API (README, "sam local"). The store is `make run`'s: DynamoDB Local with
+/// one database for every access key (`-sharedDb`), since SAM gives the functions other
+/// credentials than usersctl's. Afterwards nothing is left on the host.
+#[test]
+fn sam_local_runs_the_built_functions_as_the_contract_says() {
+    let required = std::env::var("SAM_LOCAL").as_deref() == Ok("required");
+    if let Some(reason) = sam_local::unavailable() {
+        assert!(!required, "make sam-local cannot run here: {reason}");
+        testkit::skip(&format!("sam local: {reason}"));
+        return;
+    }
+    let store = LocalApi::start("info");
+    let started = Instant::now();
+    let sam = SamLocal::start();
+    eprintln!(
+        "sam local: Docker and the base image ready in {:.1?}",
+        started.elapsed()
+    );
+    let endpoint = &store.env["AWS_ENDPOINT_URL_DYNAMODB"];
+    let env_vars = sam.env_vars(endpoint);
+
+    // Every event, through SAM's emulator.
+    let started = Instant::now();
+    let all = events::all();
+    for event in &all {
+        let demo = store.usersctl(&["seed-demo"]);
+        let (answer, logs) = sam.invoke(&sam_local::logical_id(&event.function), &event.path, &env_vars);
+        // SAM exits 0 whatever happened (a timeout, a crash): only the answer says.
+        let response: Value = serde_json::from_str(answer.trim()).unwrap_or_else(|_| {
+            panic!(
+                "{}: sam local invoke printed no answer: {answer}\n{logs}",
+                event.name()
+            )
+        });
+        events::assert_answer(event, &response, &demo);
+    }
+    assert_eq!(all.len(), events::file_count() - 1, "every event checked");
+    eprintln!(
+        "sam local invoke: {} events in {:.1?} ({:.1?} each)",
+        all.len(),
+        started.elapsed(),
+        started.elapsed() / all.len() as u32
+    );
+
+    // The API, through SAM's local API Gateway.
+    let started = Instant::now();
+    let server = sam.start_api(&env_vars);
+    let base = server.base_url.clone();
+    let (email, token) = store.new_user();
+    let bearer = format!("Bearer {token}");
+    for resource in ["/api/users/me", "/api/users/me/token", "/api/v3/auth/user"] {
+        for path in [resource.to_string(), format!("{resource}/")] {
+            let (status, _, body) = call(&base, "GET", &path, &[("Authorization", &bearer)]);
+            assert_eq!(status, 200, "GET {path}: {body}");
+        }
+    }
+    eprintln!(
+        "sam local start-api: first requests (cold containers) in {:.1?}",
+        started.elapsed()
+    );
+    let (_, _, me) = call(&base, "GET", "/api/users/me/", &[("Authorization", &bearer)]);
+    assert_eq!(
+        (&me["email"], &me["access_token"]),
+        (&json!(email), &json!(token))
+    );
+    let (_, _, v3) = call(&base, "GET", "/api/v3/auth/user", &[("Authorization", &bearer)]);
+    assert_eq!(
+        (&v3["success"], &v3["errno"], &v3["error"], &v3["data"]["email"]),
+        (&json!(true), &json!(0), &Value::Null, &json!(email))
+    );
+    // A session reads the token; a regenerate through it (with CSRF) kills the old one.
+    let (sessionid, csrftoken) = store.new_session(&email);
+    let cookie = format!("sessionid={sessionid}; csrftoken={csrftoken}");
+    let (status, _, body) = call(&base, "GET", "/api/users/me/token/", &[("Cookie", &cookie)]);
+    assert_eq!((status, &body["access_token"]), (200, &json!(token)));
+    let csrf = [("Cookie", cookie.as_str()), ("X-CSRFToken", csrftoken.as_str())];
+    let (status, _, body) = call(&base, "POST", "/api/users/me/token/regenerate/", &csrf);
+    assert_eq!(status, 200, "{body}");
+    let (status, headers, body) = call(&base, "GET", "/api/users/me/", &[("Authorization", &bearer)]);
+    assert_eq!((status, &body), (401, &json!({"detail": "Not authenticated"})));
+    // SAM passes the function's challenge through by its own name; a deployed REST API hands it
+    // over as x-amzn-Remapped-WWW-Authenticate (and local-api, emulating it, does too).
+    assert_eq!(
+        headers.get("www-authenticate").map(String::as_str),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    assert!(!headers.contains_key("x-amzn-remapped-www-authenticate"));
+    // SAM ignores the template's gateway responses: an unknown route is its own 403, where the
+    // deployed stack (and local-api) answers 404 {"message":"Not Found"}.
+    let (status, _, body) = call(&base, "GET", "/api/unknown", &[("Authorization", &bearer)]);
+    assert_eq!(
+        (status, &body),
+        (403, &json!({"message": "Missing Authentication Token"}))
+    );
+
+    let started = Instant::now();
+    let tokens = examples::assert_all_print_what_the_spec_shows(&SamApi {
+        base_url: base,
+        store: &store,
+    });
+    eprintln!(
+        "sam local start-api: the spec's examples in {:.1?}",
+        started.elapsed()
+    );
+    let log = server.log();
+    for token in &tokens {
+        assert!(
+            !log.contains(token.as_str()),
+            "a token reached SAM's or a function's log"
+        );
+    }
+    server.stop();
+    let left = sam.shut_down();
+    assert!(left.is_empty(), "sam local left behind: {left:#?}");
+}
