@@ -165,13 +165,23 @@ fn bearer_status(base_url: &str, token: &str) -> u16 {
 }
 
 const VISIBLE: &str = "return !document.getElementById('ID').hidden";
+/// The confirmation's text, once it shows.
+const CONFIRMATION: &str =
+    "const c = document.getElementById('confirm-regenerate'); return !c.hidden && c.textContent";
 
-#[test]
-fn a_person_signs_in_copies_regenerates_and_signs_out_in_chromium() {
-    if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists() {
+fn browsers_installed() -> bool {
+    let installed = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    if !installed {
         testkit::skip(&format!(
             "{CHROMIUM} or {CHROMEDRIVER} is not installed (make test installs them as root; apt-get install chromium chromium-driver)"
         ));
+    }
+    installed
+}
+
+#[test]
+fn a_person_signs_in_copies_regenerates_and_signs_out_in_chromium() {
+    if !browsers_installed() {
         return;
     }
     let api = LocalApi::start("info");
@@ -245,8 +255,23 @@ fn a_person_signs_in_copies_regenerates_and_signs_out_in_chromium() {
     );
     browser.screenshot("account-page.png");
 
-    // Regenerate in the page: the old token is shown dead, and is; the new one works.
+    // Regenerate in the page: it asks first, saying the old token dies; then the old token is
+    // shown dead, and is; the new one works.
     browser.click("#regenerate");
+    let warning = browser.wait_for("the confirmation", CONFIRMATION);
+    assert!(
+        warning
+            .as_str()
+            .unwrap_or_default()
+            .contains("Update all apps that are using the old token"),
+        "{warning}"
+    );
+    assert_eq!(
+        bearer_status(&api.base_url, &first_token),
+        200,
+        "asking kills nothing"
+    );
+    browser.click("#confirm-regenerate-yes");
     let new_token = browser.wait_for(
         "a new token",
         &format!("const v = document.getElementById('token').value; return v !== '{first_token}' && v"),
@@ -282,4 +307,50 @@ fn a_person_signs_in_copies_regenerates_and_signs_out_in_chromium() {
     );
     let sessions = api.usersctl(&["revoke-sessions", "--email", &email]);
     assert_eq!(sessions["revoked_sessions"], 0, "sign-out deleted the session");
+}
+
+#[test]
+fn cancelling_the_regenerate_keeps_the_token_working() {
+    if !browsers_installed() {
+        return;
+    }
+    let api = LocalApi::start("info");
+    let email = format!("browser-cancel-{}@example.com", std::process::id());
+    let password = "another long enough password";
+    let created = api.usersctl_with_stdin(&["create-user", "--email", &email, "--password-stdin"], password);
+    let token = created["access_token"].as_str().unwrap().to_string();
+    let browser = Browser::start();
+    browser.open(&format!("{}/", api.base_url));
+    browser.wait_for("the sign-in form", &VISIBLE.replace("ID", "sign-in"));
+    browser.type_into("#email", &email);
+    browser.type_into("#password", password);
+    browser.click("#sign-in-button");
+    browser.wait_for(
+        "the token",
+        &format!("return document.getElementById('token').value === '{token}'"),
+    );
+
+    browser.click("#regenerate");
+    browser.wait_for("the confirmation", CONFIRMATION);
+    let disabled = browser.eval("return document.getElementById('regenerate').disabled");
+    assert_eq!(disabled, json!(true), "one question at a time");
+    browser.screenshot("account-page-confirm.png");
+    browser.click("#confirm-regenerate-no");
+    browser.wait_for(
+        "the confirmation gone",
+        "return document.getElementById('confirm-regenerate').hidden",
+    );
+    let said = browser.wait_for(
+        "the status",
+        "return document.getElementById('status').textContent",
+    );
+    assert_eq!(said, json!("Your token is unchanged."));
+    let shown = browser.eval("return document.getElementById('token').value");
+    assert_eq!(shown, json!(token), "the page still shows the same token");
+    assert_eq!(bearer_status(&api.base_url, &token), 200, "the token still works");
+    assert_eq!(
+        api.usersctl(&["get-user", "--email", &email, "--show-token"])["access_token"],
+        json!(token),
+        "nothing was regenerated"
+    );
 }

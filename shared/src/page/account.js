@@ -80,7 +80,24 @@
     }
   });
 
-  $("regenerate").addEventListener("click", async () => {
+  // Regenerating kills the current token at once (the spec's warning), so the page asks
+  // first, in the page itself: a confirm() dialog is invisible to CSP-strict tests.
+  const confirmation = (shown) => {
+    $("confirm-regenerate").hidden = !shown;
+    $("regenerate").disabled = shown;
+    if (shown) $("confirm-regenerate-no").focus();
+  };
+  $("regenerate").addEventListener("click", () => {
+    status("");
+    confirmation(true);
+  });
+  $("confirm-regenerate-no").addEventListener("click", () => {
+    confirmation(false);
+    status("Your token is unchanged.");
+  });
+
+  $("confirm-regenerate-yes").addEventListener("click", async () => {
+    confirmation(false);
     const old = $("token").value;
     const button = $("regenerate");
     button.disabled = true;
@@ -129,6 +146,7 @@
     }
     $("token").value = "";
     $("old-token").hidden = true;
+    confirmation(false);
     showSignIn("Signed out.");
   });
 
