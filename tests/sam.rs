@@ -268,6 +268,33 @@ fn sam_local_runs_the_built_functions_as_the_contract_says() {
         "sam local start-api: the spec's examples in {:.1?}",
         started.elapsed()
     );
+    // The deployment check against SAM: what fails is exactly where SAM answers otherwise than
+    // the deployed stack (README, "sam local"), nothing else.
+    let output = std::process::Command::new(workspace_root().join("target/debug/usersctl"))
+        .args([
+            "verify-deployment",
+            "--base-url",
+            &server.base_url,
+            "--origin",
+            "https://app.example.com",
+        ])
+        .envs(&store.env)
+        .output()
+        .expect("usersctl runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    eprintln!("usersctl verify-deployment against sam local start-api:\n{report}");
+    let failed: Vec<&str> = report
+        .lines()
+        .filter_map(|line| line.strip_prefix("FAIL  "))
+        .collect();
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert_eq!(failed.len(), 4, "{report}");
+    assert!(
+        failed
+            .iter()
+            .all(|line| line.contains("the gateway's 404: expected 404, got 403")),
+        "only the unknown routes, answered 403 by SAM: {report}"
+    );
     let log = server.log();
     for token in &tokens {
         assert!(

@@ -315,7 +315,8 @@ impl fmt::Display for RandomnessUnavailable {
 
 impl std::error::Error for RandomnessUnavailable {}
 
-pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessUnavailable> {
+/// `N` bytes from the OS CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessUnavailable> {
     let mut bytes = [0u8; N];
     SysRng
         .try_fill_bytes(&mut bytes)
@@ -348,6 +349,15 @@ impl AccessToken {
 
     pub fn nonce(&self) -> TokenNonce {
         self.nonce
+    }
+
+    /// This token with one bit of its tag flipped: well formed (its checksum is computed
+    /// anew), naming the same key, user and nonce, but a tag no key of ours made. What a
+    /// deployment check presents to see forgeries refused.
+    pub fn forged(&self) -> Self {
+        let mut forged = self.clone();
+        forged.tag[TAG_LEN - 1] ^= 1;
+        forged
     }
 
     /// Everything but the checksum, which is computed over the prefix and these.

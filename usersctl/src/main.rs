@@ -20,6 +20,8 @@ use shared::tokens::{AccessToken, PUBLIC_DEV_KEY_PREFIX, TokenNonce, new_user_id
 use shared::users::{CreateUserError, NewUser, User};
 use uuid::Uuid;
 
+mod verify;
+
 const EXAMPLES: &str = "\
 Examples (DynamoDB Local):
   export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 AWS_REGION=us-east-1 \\
@@ -102,6 +104,14 @@ enum Command {
         after_help = "Example:\n  TOKEN_KEY=dev-only-insecure-token-key-do-not-deploy usersctl seed-demo"
     )]
     SeedDemo,
+    /// Check that a deployed stack serves the contract: one line per check, then `N passed, M
+    /// failed`. It creates a throwaway user (verify-<random>@example.invalid) in the table and
+    /// removes it with its sessions at the end, also on a failure or Ctrl-C. Exit status: 0 all
+    /// passed, 1 a check failed, 2 it could not run, 130 interrupted.
+    #[command(
+        after_help = "Example (after `sam deploy`, with the stack's TABLE_NAME and TOKEN_KEY_SECRET_ARN):\n  usersctl verify-deployment --base-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod \\\n    --origin https://app.example.com"
+    )]
+    VerifyDeployment(verify::VerifyArgs),
 }
 
 /// Ten years: a session expiry must stay a date the API can print (years up to 9999), and a
@@ -214,8 +224,13 @@ async fn main() -> ExitCode {
         }
     };
     let json_output = cli.json;
+    // A check that could not run is 2, so a pipeline tells it from a stack that failed one.
+    let could_not_run = match cli.command {
+        Command::VerifyDeployment(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     match run(cli).await {
-        Ok(output) => {
+        Ok(Outcome::Printed(output)) => {
             if json_output {
                 println!("{output}");
             } else {
@@ -223,11 +238,24 @@ async fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Ok(Outcome::Verified(verdict)) => {
+            if json_output {
+                println!("{}", verdict.report);
+            }
+            ExitCode::from(verdict.exit_code())
+        }
         Err(message) => {
             eprintln!("usersctl: {message}");
-            ExitCode::FAILURE
+            could_not_run
         }
     }
+}
+
+/// What a command did: output to print, or a deployment check's verdict (its lines are
+/// printed as it goes).
+enum Outcome {
+    Printed(Value),
+    Verified(verify::Verdict),
 }
 
 /// Where the store is, for error messages.
@@ -270,7 +298,7 @@ fn audit_log_on_stderr() {
     tracing_subscriber::registry().with(json).with(audit_only).init();
 }
 
-async fn run(cli: Cli) -> Result<Value, String> {
+async fn run(cli: Cli) -> Result<Outcome, String> {
     let table = cli
         .table
         .filter(|table| !table.is_empty())
@@ -300,7 +328,9 @@ async fn run(cli: Cli) -> Result<Value, String> {
 
     // The only command that needs no TOKEN_KEY.
     if let Command::CreateTable = cli.command {
-        return create_table(&Store::new(client, &table), &target).await;
+        return create_table(&Store::new(client, &table), &target)
+            .await
+            .map(Outcome::Printed);
     }
 
     let config = Config::from_lookup(|name| match name {
@@ -317,7 +347,7 @@ async fn run(cli: Cli) -> Result<Value, String> {
         .map_err(|error| error.to_string())?;
     let app = App::new(config, client, keys);
 
-    match cli.command {
+    let output = match cli.command {
         Command::CreateTable => create_table(app.store(), &target).await,
         Command::CreateUser(args) => {
             let password_hash = if args.password_stdin {
@@ -420,7 +450,12 @@ async fn run(cli: Cli) -> Result<Value, String> {
                 .map_err(|error| target.explain(&error))?;
             Ok(json!({"id": user.id.to_string(), "revoked_sessions": revoked}))
         }
-    }
+        Command::VerifyDeployment(args) => {
+            let verdict = verify::verify_deployment(&app, &args, cli.json).await?;
+            return Ok(Outcome::Verified(verdict));
+        }
+    };
+    output.map(Outcome::Printed)
 }
 
 async fn seed_demo(app: &App, target: &Target) -> Result<Value, String> {
