@@ -37,9 +37,9 @@ test: deps tools interpreters sam-local-packages lint build build-x86_64
 ## sam-local: AWS's own emulator (`sam local invoke` on every event, `sam local start-api`
 ## against the contract and the spec's examples) on the host-architecture build; needs root
 sam-local: deps tools interpreters sam-local-packages $(HOST_BUILD)
-	@[[ $$(id -u) == 0 ]] || { echo "make sam-local needs root (a Docker daemon of its own; README, sam local)" >&2; exit 1; }
+	@[[ $$(id -u) == 0 ]] || { echo "make sam-local needs root (a Docker daemon of its own; docs/local-runs.md)" >&2; exit 1; }
 	cargo build --workspace --bins --locked
-	SAM_LOCAL=required cargo test -p testkit --test sam --locked -- --nocapture sam_local
+	SAM_LOCAL=required cargo test -p testkit --test http --locked -- --nocapture sam_local
 
 ## lint: template.yaml (cfn-lint, sam validate --lint) and openapi.yaml, offline
 lint: tools

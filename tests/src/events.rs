@@ -1,6 +1,6 @@
 //! The files in events/ and what each must answer, in one place for every way a function is
-//! invoked with them: the built binaries behind testkit's Runtime API (tests/events.rs) and
-//! `sam local invoke` under AWS's own emulator (tests/sam.rs). Their credentials are the demo
+//! invoked with them: the built binaries behind testkit's Runtime API (tests/functions/events.rs) and
+//! `sam local invoke` under AWS's own emulator (tests/http/sam_local.rs (the glibc check: tests/deployment/bootstraps.rs)). Their credentials are the demo
 //! user's and session's (`usersctl seed-demo`, under the public development key).
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The spec's own code examples (tests/examples/, verbatim: curl, Python, JavaScript, Ruby,
 //! PHP, Go), run unchanged but for the base URL and the token against an API on this
-//! machine: `make run`'s (tests/e2e.rs) or `sam local start-api`'s (tests/sam.rs).
+//! machine: `make run`'s (tests/http/e2e.rs) or `sam local start-api`'s (tests/http/sam_local.rs (the glibc check: tests/deployment/bootstraps.rs)).
 
 use std::path::PathBuf;
 use std::process::Command;

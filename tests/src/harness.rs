@@ -8,10 +8,11 @@ use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::App;
 use shared::app::NewSession;
-use shared::config::{Config, aws_sdk_config};
-use shared::keys::Keys;
+use shared::setup::{Settings, aws_sdk_config};
+use shared::store::Store;
 use shared::tokens::{AccessToken, KeyRing, TokenKey};
 use shared::users::{NewUser, User};
+use shared::vault::Keys;
 
 use crate::RequestCounter;
 
@@ -32,8 +33,8 @@ impl TestApp {
     pub async fn with_ttl(token_ttl_seconds: Option<u64>) -> Self {
         let table = format!("users-{}", shared::tokens::new_user_id().unwrap().simple());
         let test = Self::on(crate::dynamodb_local().endpoint(), &table, token_ttl_seconds).await;
-        test.app
-            .store()
+        // With patient timeouts: making the table is set-up, not what a test is about.
+        Store::new(patient_client(crate::dynamodb_local().endpoint()).await, &table)
             .create_table()
             .await
             .expect("create the test table");
@@ -62,15 +63,16 @@ impl TestApp {
                 .build(),
         );
         let ttl = token_ttl_seconds.map(|seconds| seconds.to_string());
-        let config = Config::from_lookup(|name| match name {
+        let settings = Settings::from_lookup(|name| match name {
             "TABLE_NAME" => Some(table.to_string()),
             "TOKEN_KEY" => Some(KEY.to_string()),
             "TOKEN_TTL_SECONDS" => ttl.clone(),
             _ => None,
         })
-        .expect("test config");
+        .expect("test settings");
+        let store = Store::new(client, settings.table_name.clone());
         Self {
-            app: App::new(config, client, Keys::fixed(keys)),
+            app: App::new(store, Keys::fixed(keys), settings.policy()),
             requests,
         }
     }
@@ -102,6 +104,23 @@ async fn local_client_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builde
     aws_sdk_dynamodb::config::Builder::from(&aws_sdk_config().await)
         .endpoint_url(endpoint)
         .credentials_provider(crate::local_credentials())
+}
+
+/// A client on a local endpoint with time to spare (30 s an attempt, five attempts), for
+/// set-up and waiting: never what a test's assertions run through.
+pub async fn patient_client(endpoint: &str) -> Client {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let timeouts = TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(150))
+        .build();
+    let config = local_client_config(endpoint)
+        .await
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .build();
+    Client::from_conf(config)
 }
 
 /// A plain client on a local endpoint, to look at the table directly.

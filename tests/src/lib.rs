@@ -222,10 +222,43 @@ fn start_dynamodb_local_with(port: u16, data: Option<&Path>) -> DynamoDbLocal {
     ]);
     let mut process = TiedProcess::spawn("java", &args, Stdio::null());
     wait_for_port(port, &mut process, "DynamoDB Local (is Java 17 installed?)");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    wait_until_answering(&endpoint);
     DynamoDbLocal {
-        endpoint: format!("http://127.0.0.1:{port}"),
+        endpoint,
         address: SocketAddr::from(([127, 0, 0, 1], port)),
         process: Mutex::new(process),
+    }
+}
+
+/// Waits until the DynamoDB at `endpoint` answers an API call, not only accepts connections:
+/// a freshly started DynamoDB Local on a busy machine can take longer over its first
+/// requests than the service's 1 s attempt timeout, and no test is about that. (Its own
+/// thread and runtime: callers may be inside one.)
+pub fn wait_until_answering(endpoint: &str) {
+    let target = endpoint.to_string();
+    let waited = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            let client = patient_client(&target).await;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                match client.list_tables().limit(1).send().await {
+                    Ok(_) => return Ok(()),
+                    Err(error) if Instant::now() > deadline => return Err(error.to_string()),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        })
+    })
+    .join();
+    match waited {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("DynamoDB at {endpoint} never answered: {error}"),
+        Err(_) => panic!("waiting for DynamoDB at {endpoint} failed"),
     }
 }
 
@@ -316,7 +349,7 @@ pub fn secrets_client() -> aws_sdk_secretsmanager::Client {
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
         .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
         .credentials_provider(local_credentials())
-        .http_client(shared::config::https_client(None).expect("Amazon's roots parse"))
+        .http_client(shared::setup::https_client(None).expect("Amazon's roots parse"))
         .endpoint_url(moto().endpoint())
         .build();
     aws_sdk_secretsmanager::Client::from_conf(config)

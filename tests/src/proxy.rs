@@ -27,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// A certificate authority made for one test run, and the chain it issued for loopback.
 pub struct TestCa {
-    /// The root, PEM: what clients are told to trust (`shared::config::TEST_CA_VARIABLE`).
+    /// The root, PEM: what clients are told to trust (`shared::setup::TEST_CA_VARIABLE`).
     pub root_pem: String,
     chain: Vec<CertificateDer<'static>>,
     leaf_key: PrivatePkcs8KeyDer<'static>,
@@ -123,6 +123,8 @@ struct Shaping {
 
 #[derive(Default)]
 struct Faults {
+    /// The store is "down": every connection is closed as soon as it is accepted.
+    down: AtomicBool,
     lose_next_response: AtomicBool,
     responses_lost: AtomicUsize,
     handshakes: AtomicUsize,
@@ -190,6 +192,16 @@ impl FaultProxy {
     /// The store's next response never reaches the client: the request is delivered (so a
     /// write happens) and the connection then stays open and silent, as when a response is
     /// lost on the way back.
+    /// An outage of the store behind the proxy: from now on every connection is closed as
+    /// soon as it is made, until [`back_up`](Self::back_up). (Connections already open stay.)
+    pub fn go_down(&self) {
+        self.faults.down.store(true, SeqCst);
+    }
+
+    pub fn back_up(&self) {
+        self.faults.down.store(false, SeqCst);
+    }
+
     pub fn lose_next_response(&self) {
         self.faults.lose_next_response.store(true, SeqCst);
     }
@@ -232,6 +244,9 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, shaping: Arc<Shapin
     while let Ok((client, _)) = listener.accept().await {
         let (faults, shaping, acceptor) = (Arc::clone(&faults), Arc::clone(&shaping), acceptor.clone());
         tokio::spawn(async move {
+            if faults.down.load(SeqCst) {
+                return;
+            }
             let _ = client.set_nodelay(true);
             let Ok(store) = TcpStream::connect(upstream).await else {
                 return;

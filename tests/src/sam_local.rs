@@ -389,7 +389,7 @@ impl SamLocal {
         }
     }
 
-    /// A copy of events/local-env.json (the README's, for `make run`'s store on port 8000)
+    /// A copy of events/local-env.json (docs/local-runs.md's, for `make run`'s store on port 8000)
     /// pointing at the DynamoDB Local at `endpoint` instead; written under target/sam.
     pub fn env_vars(&self, endpoint: &str) -> PathBuf {
         let path = workspace_root().join("events/local-env.json");
@@ -400,7 +400,10 @@ impl SamLocal {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        assert_eq!(readme, "http://host.docker.internal:8000", "the README's store");
+        assert_eq!(
+            readme, "http://host.docker.internal:8000",
+            "docs/local-runs.md's store"
+        );
         settings["Parameters"]["AWS_ENDPOINT_URL_DYNAMODB"] =
             Value::from(format!("http://host.docker.internal:{port}"));
         let copy = self.root.join("local-env.json");

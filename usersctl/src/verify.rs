@@ -6,23 +6,27 @@
 
 mod checks;
 mod client;
+mod expect;
+mod report;
 
 use std::time::Duration;
 
+use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Args;
 use hyper::Uri;
 use serde_json::{Value, json};
 use shared::App;
-use shared::config::is_loopback;
 use shared::passwords;
+use shared::setup::is_loopback;
 use shared::tokens::{KeyRing, TokenKey, TokenNonce, new_user_id, random_bytes};
 use shared::users::NewUser;
 use tokio::signal::unix::{SignalKind, signal};
 
-use checks::{Report, Subject};
+use checks::Subject;
 use client::Api;
+use report::Report;
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -80,8 +84,8 @@ impl Verdict {
 }
 
 /// The throwaway user's address: recognisable, and in a domain that never receives mail.
-fn throwaway_email() -> Result<String, String> {
-    let tag: [u8; 8] = random_bytes().map_err(|error| error.to_string())?;
+fn throwaway_email() -> anyhow::Result<String> {
+    let tag: [u8; 8] = random_bytes()?;
     let hex: String = tag.iter().map(|byte| format!("{byte:02x}")).collect();
     Ok(format!("verify-{hex}@example.invalid"))
 }
@@ -89,15 +93,15 @@ fn throwaway_email() -> Result<String, String> {
 /// Runs the checks against `args.base_url` as a throwaway user of `app`'s table. `Err` when
 /// the run could not start (the user could not be made); the checks' failures are in the
 /// verdict. Lines are printed as checks end unless `quiet` (`--json` prints the report).
-pub async fn verify_deployment(app: &App, args: &VerifyArgs, quiet: bool) -> Result<Verdict, String> {
+pub async fn verify_deployment(app: &App, args: &VerifyArgs, quiet: bool) -> anyhow::Result<Verdict> {
     // Listening before the user exists, so a signal at any point is seen.
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|error| error.to_string())?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(|error| error.to_string())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let api = Api::new(&args.base_url, Duration::from_secs(args.request_timeout))?;
 
     let email = throwaway_email()?;
-    let password = URL_SAFE_NO_PAD.encode(random_bytes::<24>().map_err(|error| error.to_string())?);
-    let hash = passwords::hash(&password).map_err(|error| error.to_string())?;
+    let password = URL_SAFE_NO_PAD.encode(random_bytes::<24>()?);
+    let hash = passwords::hash(&password)?;
     let new = NewUser {
         email: email.clone(),
         first_name: "Deployment".into(),
@@ -109,17 +113,16 @@ pub async fn verify_deployment(app: &App, args: &VerifyArgs, quiet: bool) -> Res
             .unwrap_or_default(),
         ..NewUser::default()
     };
-    let id = new_user_id().map_err(|error| error.to_string())?;
-    let nonce = TokenNonce::generate().map_err(|error| error.to_string())?;
+    let id = new_user_id()?;
+    let nonce = TokenNonce::generate()?;
     let (user, token) = app
         .insert_user(new, id, nonce, Some(hash))
         .await
-        .map_err(|error| format!("cannot create the throwaway user: {error}"))?;
+        .context("cannot create the throwaway user")?;
     // A token for this user that the stack cannot know: made with a key of our own.
-    let other_key = TokenKey::new(&random_bytes::<32>().map_err(|error| error.to_string())?)
-        .ok_or("a 32-byte key is long enough")?;
+    let other_key = TokenKey::new(&random_bytes::<32>()?).context("a 32-byte key is long enough")?;
     let foreign_token = KeyRing::single(other_key)
-        .access_token(id, TokenNonce::generate().map_err(|error| error.to_string())?)
+        .access_token(id, TokenNonce::generate()?)
         .to_string();
     let mut subject = Subject {
         id,
@@ -160,13 +163,13 @@ pub async fn verify_deployment(app: &App, args: &VerifyArgs, quiet: bool) -> Res
         }
         println!("{} passed, {} failed", report.passed(), report.failed());
     }
-    match removed {
-        Ok(_) => Ok(verdict),
-        Err(error) => Err(format!(
-            "could not remove the throwaway user {email} ({}): {error}; remove it with `usersctl delete-user --email {email}`",
+    removed.with_context(|| {
+        format!(
+            "could not remove the throwaway user {email} ({}); remove it with `usersctl delete-user --email {email}`",
             user.id
-        )),
-    }
+        )
+    })?;
+    Ok(verdict)
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
-use shared::{App, api};
+use shared::http::{handlers, serve_app};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::logging::init();
-    let app = App::from_env().await?;
-    app.serve(api::get_current_user).await
+    shared::obs::logging::init();
+    let (app, origins) = shared::setup::from_env().await?;
+    serve_app(app, origins, handlers::get_current_user).await
 }

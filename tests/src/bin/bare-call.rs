@@ -1,5 +1,5 @@
 //! `bare-call <get|update|secret> <user-id> <count>`: the benchmark's floor. The same AWS
-//! clients a function builds (`shared::config::LambdaEnvironment`, from the same environment),
+//! clients a function builds (`shared::setup::LambdaEnvironment`, from the same environment),
 //! in a process of its own so it can run under the same CPU quota, making the one call a
 //! request needs (or, for `secret`, the init's `GetSecretValue` of TOKEN_KEY_SECRET_ARN),
 //! `count` times after one call that opens the connection. Prints
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use shared::clock::Timestamp;
-use shared::config::{Config, LambdaEnvironment};
+use shared::setup::{LambdaEnvironment, Settings};
 use shared::store::Store;
 use shared::tokens::{KeyId, TokenNonce};
 use shared::users::TokenState;
@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
         eprintln!("usage: bare-call <get|update|secret> <user-id> <count>");
         return ExitCode::from(2);
     };
-    let (store, secrets) = match (Config::from_env(), LambdaEnvironment::from_env()) {
+    let (store, secrets) = match (Settings::from_env(), LambdaEnvironment::from_env()) {
         (Ok(config), Ok(aws)) => (
             Store::new(aws.dynamodb(), config.table_name),
             aws.secretsmanager(),

@@ -55,10 +55,11 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, String> {
+    pub fn new(base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        use anyhow::Context;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
-            .map_err(|error| format!("cannot read the system's trust roots: {error}"))?
+            .context("cannot read the system's trust roots")?
             .https_or_http()
             .enable_http1()
             .build();
