@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use sha2::{Digest, Sha256};
+use ring::digest::{SHA256, digest};
 
 use super::responses::route_not_found;
 
@@ -26,7 +26,7 @@ struct Page {
 fn page() -> &'static Page {
     static PAGE: OnceLock<Page> = OnceLock::new();
     PAGE.get_or_init(|| {
-        let hash = |text: &str| STANDARD.encode(Sha256::digest(text.as_bytes()));
+        let hash = |text: &str| STANDARD.encode(digest(&SHA256, text.as_bytes()));
         Page {
             html: HTML.replace("/*STYLE*/", STYLE).replace("/*SCRIPT*/", SCRIPT),
             policy: format!(

@@ -13,6 +13,23 @@ fn token() -> AccessToken {
 }
 
 #[test]
+fn tags_are_hmac_sha256_of_the_length_prefixed_parts() {
+    // Computed apart (Python's hmac and hashlib): tokens issued before a change of HMAC
+    // implementation must still verify after it.
+    assert_eq!(keys().current().id().0, [0x7e, 0xe6, 0x43, 0xa4]);
+    let user_id = uuid::Uuid::from_bytes(std::array::from_fn(|i| i as u8));
+    let nonce = TokenNonce(std::array::from_fn(|i| 100 + i as u8));
+    let expected = "2f68a35e219e9bc332c90ad8aef3b2b1b0015adbd5d42685399ce5e14d2afb41";
+    let tag: String = keys()
+        .access_token(user_id, nonce)
+        .tag
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(tag, expected);
+}
+
+#[test]
 fn keys_shorter_than_32_bytes_are_refused() {
     assert!(TokenKey::new(&[7; 31]).is_none());
     assert!(TokenKey::new(&[7; 32]).is_some());
