@@ -11,7 +11,9 @@ use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, RuntimeComponents, SharedHttpClient};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, Region, RuntimeComponents, SharedHttpClient, StalledStreamProtectionConfig,
+};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpConnector};
@@ -56,6 +58,18 @@ fn timeouts(operation: Duration) -> TimeoutConfig {
 /// once is the cure (measured in `make bench`: a silently dropped connection cost 1.35 s
 /// with the default, the attempt timeout plus up to a second of waiting).
 pub const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+
+/// No stalled-stream protection: it watches streaming bodies, "upload and download streams
+/// that stall (stream no data) for longer than a configured grace period" (20 s by default;
+/// aws-smithy-runtime-api, `stalled_stream_protection`; SDK for Rust Developer Guide,
+/// timeouts). DynamoDB's and Secrets Manager's bodies are a few hundred bytes of JSON read
+/// inside the attempt, where [`ATTEMPT_TIMEOUT`] (1 s) already ends a stalled answer, as the
+/// outage test's listener that accepts and never answers shows (a 503 within 2.5 s). Yet
+/// it wraps every request and response body in a throughput check: about 22,000
+/// instructions a request (callgrind, `make instructions`).
+fn no_stalled_stream_protection() -> StalledStreamProtectionConfig {
+    StalledStreamProtectionConfig::disabled()
+}
 
 fn retries() -> RetryConfig {
     RetryConfig::standard()
@@ -230,6 +244,7 @@ impl LambdaEnvironment {
             .http_client(self.http.clone())
             .timeout_config(timeouts(OPERATION_TIMEOUT))
             .retry_config(retries())
+            .stalled_stream_protection(no_stalled_stream_protection())
             .interceptor(StoreTiming::new());
         if let Some(endpoint) = &self.dynamodb_endpoint {
             config = config.endpoint_url(endpoint);
@@ -244,7 +259,8 @@ impl LambdaEnvironment {
             .credentials_provider(self.credentials.clone())
             .http_client(self.http.clone())
             .timeout_config(timeouts(SECRETS_OPERATION_TIMEOUT))
-            .retry_config(retries());
+            .retry_config(retries())
+            .stalled_stream_protection(no_stalled_stream_protection());
         if let Some(endpoint) = &self.secretsmanager_endpoint {
             config = config.endpoint_url(endpoint);
         }

@@ -72,14 +72,15 @@ impl Store {
 
     /// One strongly consistent `GetItem`.
     pub(super) async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let output = self
+        let request = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await?;
+            .consistent_read(true);
+        // Boxed, as the serving loop boxes a handler's future (`http::serve`): the SDK's
+        // future is kilobytes, and each caller's state would otherwise copy it.
+        let output = Box::pin(request.send()).await?;
         Ok(output.item)
     }
 

@@ -79,7 +79,8 @@ impl Store {
         for (name, value) in condition_values {
             request = request.expression_attribute_values(name, value);
         }
-        applied(request.send().await)
+        // Boxed for the reason `Store::get_item` gives.
+        applied(Box::pin(request.send()).await)
     }
 
     /// Writes a new user and claims its email, in one transaction: if the email is
