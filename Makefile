@@ -25,7 +25,7 @@ SAM_BUILD_DIR_arm64 := .aws-sam/build
 SAM_BUILD_DIR_x86_64 := .aws-sam/build-x86_64
 HOST_BUILD := $(if $(filter arm64,$(HOST_ARCH)),build,build-x86_64)
 
-.PHONY: test run check lint build build-x86_64 sam-local bench bench-report load deps tools interpreters sam-local-packages
+.PHONY: test run check lint build build-x86_64 sam-local bench bench-report instructions load deps tools interpreters sam-local-packages
 
 ## test: install what the tests need, lint the template and the API spec, build what `sam build`
 ## ships for both architectures (tests/sam.rs reads their ELF), run every test; `sam local`
@@ -76,9 +76,19 @@ bench: deps tools interpreters
 	cargo build --release --locked --bins $(addprefix -p ,$(FUNCTIONS)) -p testkit
 	target/release/bench
 
-## bench-report: `make bench`, and write the tables to BENCHMARKS.md
+## bench-report: `make bench`, and write the tables to BENCHMARKS.md (and docs/memory.svg)
 bench-report:
 	BENCH_REPORT=1 $(MAKE) bench
+
+## instructions: the instruction table alone (callgrind: every function's init and warm
+## request against its floor); installs valgrind from Debian when root and it is missing
+instructions: deps
+	@command -v valgrind >/dev/null || { \
+	    if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; \
+	    else echo "make instructions needs valgrind (apt-get install valgrind)" >&2; exit 1; fi; }
+	cargo build --release --locked --bins $(addprefix -p ,$(FUNCTIONS)) -p testkit
+	BENCH_SECTIONS=instructions target/release/bench
 
 ## load: LOAD_CLIENTS (20) clients for LOAD_SECONDS (30) against the local API
 load: deps tools

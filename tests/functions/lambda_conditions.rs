@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::setup::TEST_CA_VARIABLE;
+use testkit::cpu::CpuQuota;
 use testkit::proxy::{Conditions, FaultProxy, TestCa};
 use testkit::runtime_api::{Launch, RuntimeApi};
 use testkit::{KEY, TestApp, workspace_root};
@@ -110,6 +111,48 @@ async fn a_store_whose_certificate_no_trusted_root_signed_is_refused() {
         )
     );
     assert_eq!(setup.proxy.handshakes(), 0);
+}
+
+/// The bench's model of on-demand Lambda (tests/src/bin/bench/model.md): init at a whole CPU,
+/// the invocations at the memory's share, from the function's first `next` on.
+#[tokio::test]
+async fn the_function_takes_up_its_cpu_share_when_its_init_ends() {
+    let (counting, share) = match (CpuQuota::unlimited(), CpuQuota::lambda(128)) {
+        (Ok(counting), Ok(share)) => (counting, share),
+        (Err(reason), _) | (_, Err(reason)) => {
+            testkit::skip(&format!("no CPU quota here: {reason}"));
+            return;
+        }
+    };
+    let setup = setup(None).await;
+    let launch = Launch {
+        cgroups: counting.procs_files(),
+        invocation_cgroups: vec![share.share_procs_file()],
+        ..Launch::default()
+    };
+    let api = setup.start(true, &launch);
+    let pid = api
+        .function_pid()
+        .expect("a function started in cgroups has a pid");
+    let init_cpu = counting.cpu_used();
+    assert!(init_cpu > Duration::ZERO, "the init's CPU is counted");
+    assert_eq!(
+        share.throttled_periods(),
+        0,
+        "nothing ran under the share during init"
+    );
+    assert!(
+        share.holds(pid),
+        "after its first `next` the function runs under the share"
+    );
+    for _ in 0..5 {
+        assert_eq!(setup.request(&api).0, 200);
+    }
+    assert!(share.holds(pid));
+    assert!(
+        counting.cpu_used() > init_cpu,
+        "the invocations' CPU is still counted where the init's was"
+    );
 }
 
 #[tokio::test]

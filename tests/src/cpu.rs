@@ -18,6 +18,9 @@ use std::time::Duration;
 /// Where the cgroup v1 controllers are mounted.
 const CPU_CONTROLLER: &str = "/sys/fs/cgroup/cpu";
 const CPUACCT_CONTROLLER: &str = "/sys/fs/cgroup/cpuacct";
+/// The memory sizes the bench's memory table measures (Lambda's smallest, doublings, and
+/// one full vCPU), and so the sizes template.yaml chooses among.
+pub const MEMORY_SIZES: [u32; 5] = [128, 256, 512, 1024, 1769];
 /// The CFS period where the quota it gives is at least the kernel's minimum.
 const PERIOD: Duration = Duration::from_millis(10);
 /// The kernel's smallest quota.
@@ -31,12 +34,50 @@ pub struct CpuQuota {
     cpuacct: PathBuf,
     fraction: Option<f64>,
     period: Duration,
+    /// The CPU time per period (with `fraction`).
+    quota: Duration,
 }
 
 impl CpuQuota {
-    /// Lambda's share at `memory_mb` (1,769 MB = one vCPU).
+    /// Lambda's share at `memory_mb` (1,769 MB = one vCPU), over a 10 ms period, or the
+    /// shortest the kernel allows for the share (13.8 ms at 128 MB).
     pub fn lambda(memory_mb: u32) -> Result<Self, String> {
         Self::new(Some(f64::from(memory_mb) / 1769.0))
+    }
+
+    /// Lambda's share at `memory_mb` over `period` (the kernel's default is 100 ms). Lambda
+    /// does not document its scheduler's period, so the bench shows what depends on it.
+    pub fn lambda_over(memory_mb: u32, period: Duration) -> Result<Self, String> {
+        let fraction = f64::from(memory_mb) / 1769.0;
+        Self::with(Some((fraction, period, period.mul_f64(fraction))))
+    }
+
+    /// A new group with the same share: a fresh execution environment's, its quota unspent
+    /// (the old one's processes may have spent this period's).
+    pub fn renewed(&self) -> Result<Self, String> {
+        Self::with(self.fraction.map(|fraction| (fraction, self.period, self.quota)))
+    }
+
+    /// The `cpu` controller's `cgroup.procs` alone: where a process moves to take up this
+    /// share, its CPU still counted where it was (see `Launch::invocation_cgroups`).
+    pub fn share_procs_file(&self) -> PathBuf {
+        self.cpu.join("cgroup.procs")
+    }
+
+    /// Whether process `pid` runs under this group's quota now.
+    pub fn holds(&self, pid: u32) -> bool {
+        std::fs::read_to_string(self.share_procs_file())
+            .is_ok_and(|procs| procs.lines().any(|line| line.trim() == pid.to_string()))
+    }
+
+    /// How many periods the quota has held the group back so far (`cpu.stat`'s `nr_throttled`).
+    pub fn throttled_periods(&self) -> u64 {
+        std::fs::read_to_string(self.cpu.join("cpu.stat"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("nr_throttled "))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// No limit, only the count of CPU used (the bench's whole-CPU setting).
@@ -46,28 +87,49 @@ impl CpuQuota {
 
     /// A new cgroup limited to `fraction` of a CPU, or why it cannot be made here.
     fn new(fraction: Option<f64>) -> Result<Self, String> {
+        Self::with(fraction.map(|fraction| {
+            let (period, quota) = period_and_quota(fraction);
+            (fraction, period, quota)
+        }))
+    }
+
+    /// A new cgroup with `(fraction, period, quota)`, or unlimited.
+    fn with(share: Option<(f64, Duration, Duration)>) -> Result<Self, String> {
         for controller in [CPU_CONTROLLER, CPUACCT_CONTROLLER] {
             if !PathBuf::from(controller).join("cgroup.procs").exists() {
                 return Err(format!("no cgroup v1 controller at {controller}"));
             }
         }
-        let name = format!("testkit-{}-{}", std::process::id(), crate::free_port());
-        let mut quota = Self {
-            cpu: PathBuf::from(CPU_CONTROLLER).join(&name),
-            cpuacct: PathBuf::from(CPUACCT_CONTROLLER).join(&name),
-            fraction,
-            period: PERIOD,
+        // Unique in this process (a bench makes hundreds), and across processes by the pid.
+        static GROUPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let number = GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("testkit-{}-{number}", std::process::id());
+        let (fraction, period, quota) = match share {
+            Some((fraction, period, quota)) => (Some(fraction), period, quota),
+            None => (None, PERIOD, PERIOD),
         };
-        for dir in quota.dirs() {
-            std::fs::create_dir(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        let (cpu, cpuacct) = (
+            PathBuf::from(CPU_CONTROLLER).join(&name),
+            PathBuf::from(CPUACCT_CONTROLLER).join(&name),
+        );
+        std::fs::create_dir(&cpu).map_err(|error| format!("cannot create {}: {error}", cpu.display()))?;
+        if let Err(error) = std::fs::create_dir(&cpuacct) {
+            let _ = std::fs::remove_dir(&cpu);
+            return Err(format!("cannot create {}: {error}", cpuacct.display()));
         }
-        if let Some(fraction) = fraction {
-            let (period, share) = period_and_quota(fraction);
-            quota.period = period;
-            quota.write("cpu.cfs_period_us", &period.as_micros().to_string())?;
-            quota.write("cpu.cfs_quota_us", &share.as_micros().to_string())?;
+        // Only now owned (and removed when dropped): both groups are this one's.
+        let group = Self {
+            cpu,
+            cpuacct,
+            fraction,
+            period,
+            quota,
+        };
+        if fraction.is_some() {
+            group.write("cpu.cfs_period_us", &period.as_micros().to_string())?;
+            group.write("cpu.cfs_quota_us", &quota.as_micros().to_string())?;
         }
-        Ok(quota)
+        Ok(group)
     }
 
     fn dirs(&self) -> [&PathBuf; 2] {
@@ -105,6 +167,29 @@ impl CpuQuota {
 
     pub fn is_limited(&self) -> bool {
         self.fraction.is_some()
+    }
+}
+
+/// Readies the kernel for moving a process between cgroups, so that the next move (a
+/// bootstrap joining its groups at spawn, or taking up its share at its first `next`) is not
+/// charged to the function. A move takes a lock whose writer, after some 30 to 60 ms without
+/// one, waits for an RCU grace period: 6 to 8 ms here, against 0.1 ms for a move soon after
+/// another. This one moves this process to the `cpu` group it is already in, and pays that.
+pub fn prime_cgroup_moves() {
+    let Ok(groups) = std::fs::read_to_string("/proc/self/cgroup") else {
+        return;
+    };
+    let own = groups.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "cpu")
+            .then(|| path.to_string())
+    });
+    if let Some(path) = own {
+        let procs = PathBuf::from(format!("{CPU_CONTROLLER}{path}")).join("cgroup.procs");
+        let _ = std::fs::write(procs, std::process::id().to_string());
     }
 }
 

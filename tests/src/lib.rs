@@ -87,6 +87,7 @@ cat >/dev/null"#;
         stdout: Stdio,
     ) -> Self {
         let join = r#"while [ "$1" != -- ]; do echo 0 > "$1" || exit 126; shift; done; shift; exec "$@""#;
+        cpu::prime_cgroup_moves();
         let child = Command::new("sh")
             .current_dir(std::env::temp_dir())
             .args(["-c", join, "join-cgroups"])

@@ -55,6 +55,9 @@ struct Queue {
     first_next: Option<Instant>,
     init_error: Option<String>,
     next_id: u64,
+    /// Where the function process moves at its first `next` (its invocations' CPU share),
+    /// and its pid once spawned.
+    move_at_first_next: Option<(Vec<std::path::PathBuf>, Option<u32>)>,
 }
 
 /// How a function process is started, beyond Lambda's variables.
@@ -66,6 +69,10 @@ pub struct Launch {
     pub cgroups: Vec<std::path::PathBuf>,
     /// A program the binary runs under (e.g. `strace -f -o FILE`).
     pub wrapper: Vec<String>,
+    /// The `cgroup.procs` files the process moves to at its first `GET .../invocation/next`,
+    /// the end of its init: on-demand Lambda runs init at a full vCPU and only the
+    /// invocations at the memory size's share (see `testkit::cpu`). Empty: it stays put.
+    pub invocation_cgroups: Vec<std::path::PathBuf>,
 }
 
 impl Launch {
@@ -179,8 +186,25 @@ impl RuntimeApi {
             env.iter()
                 .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())),
         );
+        if !launch.invocation_cgroups.is_empty() {
+            let mut queue = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+            queue.move_at_first_next = Some((launch.invocation_cgroups.clone(), None));
+        }
         let spawned_at = Instant::now();
-        self.function = Some((launch.spawn(&all, binary, &[], output), spawned_at));
+        let process = launch.spawn(&all, binary, &[], output);
+        let pid = process.is_direct().then(|| process.pid());
+        self.function = Some((process, spawned_at));
+        let (lock, ready) = &*self.shared;
+        {
+            let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+            match (pid, queue.move_at_first_next.as_mut()) {
+                (Some(pid), Some((_, slot))) => *slot = Some(pid),
+                // Only a process started directly (in cgroups) has a pid of its own to move.
+                (None, _) => queue.move_at_first_next = None,
+                (_, None) => {}
+            }
+        }
+        ready.notify_all();
     }
 
     /// Waits until the function has finished its init (its first `next` call) and returns
@@ -404,7 +428,23 @@ fn route(method: &str, path: &str, body: String, shared: &(Mutex<Queue>, Condvar
     match (method, segments.as_slice()) {
         ("GET", ["invocation", "next"]) => {
             let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
-            queue.first_next.get_or_insert_with(Instant::now);
+            if queue.first_next.is_none() {
+                // The init is over now: from here on the invocations' CPU share, if one is
+                // set (the pid is filled in just after the spawn). The move is the harness's
+                // cost, not the function's: a task's first move between cgroups waits for
+                // the kernel (8 ms here, an RCU grace period), so the init ends before it,
+                // and the first event is handed out only after it.
+                let init_over = Instant::now();
+                while let Some((_, None)) = &queue.move_at_first_next {
+                    queue = ready.wait(queue).unwrap_or_else(|e| e.into_inner());
+                }
+                if let Some((files, Some(pid))) = queue.move_at_first_next.take() {
+                    for file in files {
+                        let _ = std::fs::write(&file, pid.to_string());
+                    }
+                }
+                queue.first_next = Some(init_over);
+            }
             ready.notify_all();
             let (id, event) = loop {
                 if let Some(next) = queue.events.pop_front() {

@@ -21,6 +21,8 @@ pub(crate) fn freezes(
         rtt: Duration::from_millis(1),
         proxy: proxy(Duration::from_millis(1), Some(SERVER_IDLE_CLOSE)),
         cpu: lambda_like.cpu.clone(),
+        invocation_cpu: lambda_like.invocation_cpu.clone(),
+        label: lambda_like.label.clone(),
         secret: None,
     };
     let function = "get-current-user";

@@ -19,9 +19,14 @@ pub(crate) struct Setting {
     /// The round-trip time the proxies add.
     pub(crate) rtt: Duration,
     pub(crate) proxy: Arc<FaultProxy>,
-    /// The cgroup the functions run in: a 128 MB function's share, or unlimited (counting
-    /// CPU time only); `None` where this machine has no cgroups.
+    /// The cgroup the functions start in, which counts their CPU time: unlimited (on-demand
+    /// Lambda's init at a full vCPU), or a share (provisioned concurrency's init); `None`
+    /// where this machine has no cgroups.
     pub(crate) cpu: Option<Arc<CpuQuota>>,
+    /// The share a function moves to at its first `next` (the invocations'), if any.
+    pub(crate) invocation_cpu: Option<Arc<CpuQuota>>,
+    /// What the setting is called in the report.
+    pub(crate) label: String,
     /// The key from this secret (as deployed) instead of `TOKEN_KEY`.
     pub(crate) secret: Option<Arc<KeySecret>>,
 }
@@ -34,32 +39,62 @@ pub(crate) struct KeySecret {
 
 impl Setting {
     pub(crate) fn name(&self) -> String {
-        format!("TLS, {} ms RTT, {}", self.rtt.as_millis(), self.cpu_share())
+        format!("TLS, {} ms RTT, {}", self.rtt.as_millis(), self.label)
     }
 
-    /// `"7.2% CPU"`, or `"whole CPU"`.
-    pub(crate) fn cpu_share(&self) -> String {
-        self.cpu.as_ref().map_or("whole CPU".into(), |cpu| cpu.describe())
-    }
-
-    /// Whether the CPU is limited (a 128 MB function's share).
+    /// Whether the invocations' CPU is limited (a memory size's share).
     pub(crate) fn limited(&self) -> bool {
-        self.cpu.as_ref().is_some_and(|cpu| cpu.is_limited())
+        self.quota().is_some()
     }
 
+    /// The share the invocations run at, if limited.
+    pub(crate) fn quota(&self) -> Option<&Arc<CpuQuota>> {
+        self.invocation_cpu
+            .as_ref()
+            .or(self.cpu.as_ref())
+            .filter(|cpu| cpu.is_limited())
+    }
+
+    /// A function's start: in the counting group, moving to the invocations' share (if
+    /// any) at its first `next`.
     pub(crate) fn launch(&self) -> Launch {
         Launch {
             cgroups: self.cpu.as_ref().map(|cpu| cpu.procs_files()).unwrap_or_default(),
+            invocation_cgroups: self
+                .invocation_cpu
+                .as_ref()
+                .map(|cpu| vec![cpu.share_procs_file()])
+                .unwrap_or_default(),
             ..Launch::default()
         }
     }
 
-    /// Waits until a quota is whole again: a new execution environment starts with its
-    /// share unused, while the process that ran before in this cgroup may have spent this
-    /// period's (which would make a cold start wait for the next period, or not, by chance).
-    pub(crate) fn fresh_quota(&self) {
-        if let Some(cpu) = self.cpu.as_ref().filter(|cpu| cpu.is_limited()) {
-            std::thread::sleep(cpu.period() * 2);
+    /// `bare-call`'s warm loop: all of it at the invocations' share (it has no `next` to
+    /// mark the end of an init; its first call is left out of the warm figures anyway).
+    pub(crate) fn bare_launch(&self) -> Launch {
+        let group = self.invocation_cpu.as_ref().or(self.cpu.as_ref());
+        Launch {
+            cgroups: group.map(|cpu| cpu.procs_files()).unwrap_or_default(),
+            ..Launch::default()
+        }
+    }
+
+    /// The same setting in a new execution environment: new cgroups with the same shares,
+    /// their quota unspent (the last process may have spent this period's, which would make
+    /// a cold start wait for the next period, or not, by chance). New groups rather than a
+    /// wait for the period to pass: an idle pause before each start slowed what followed it.
+    pub(crate) fn fresh(&self) -> Setting {
+        let renew = |cpu: &Option<Arc<CpuQuota>>| {
+            cpu.as_ref()
+                .map(|cpu| cpu.renewed().map(Arc::new).unwrap_or_else(|_| Arc::clone(cpu)))
+        };
+        Setting {
+            rtt: self.rtt,
+            proxy: Arc::clone(&self.proxy),
+            cpu: renew(&self.cpu),
+            invocation_cpu: renew(&self.invocation_cpu),
+            label: self.label.clone(),
+            secret: self.secret.clone(),
         }
     }
 
@@ -76,9 +111,31 @@ pub(crate) struct Bench {
     pub(crate) token: String,
     pub(crate) ca: Arc<TestCa>,
     pub(crate) release: PathBuf,
+    /// The run's tokio runtime, which drives the test app's connections.
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// The user's session cookies (`sessionid`, `csrftoken`), for the sign-out's events.
+    pub(crate) session: (String, String),
+}
+
+/// The bench user's password, for the sign-in's events.
+pub(crate) const PASSWORD: &str = "the bench's password";
+
+/// `events/<name>.json`, parsed.
+fn event_file(name: &str) -> Value {
+    let path = testkit::workspace_root().join(format!("events/{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    serde_json::from_str(&text).expect("an event in JSON")
 }
 
 impl Bench {
+    /// Gives the user a token of ours again (after `bare-call update` replaced it).
+    pub(crate) fn renew_token(&mut self) {
+        let (app, user) = (&self.test.app, self.user_id);
+        if let Ok(Some(token)) = self.runtime.block_on(app.reset_token(user)) {
+            self.token = token.to_string();
+        }
+    }
+
     /// The functions' environment for a store behind `proxy`.
     pub(crate) fn settings(&self, setting: &Setting) -> Vec<(&'static str, String)> {
         let key = match &setting.secret {
@@ -110,16 +167,37 @@ impl Bench {
         RuntimeApi::with_function_in(&binary, &settings, Stdio::null(), &setting.launch(), init_limit)
     }
 
-    /// One invocation: the function's bearer event with the current token (hello-world gets
-    /// the same event); returns how long the answer took, and keeps the token current.
+    /// The event `binary` is benchmarked with: the contract's functions get their bearer
+    /// event with the current token (hello-world too), the sign-in a right password, the
+    /// sign-out the user's session with its CSRF token, the page its `GET /`.
+    pub(crate) fn event(&self, binary: &str) -> String {
+        match binary {
+            "login" => {
+                let mut event = event_file("login.json-body");
+                let body = serde_json::json!({"email": "bench@example.com", "password": PASSWORD});
+                event["body"] = Value::String(body.to_string());
+                event.to_string()
+            }
+            "logout" => {
+                let mut event = event_file("logout.session");
+                let (sessionid, csrftoken) = &self.session;
+                let cookie = format!("sessionid={sessionid}; csrftoken={csrftoken}");
+                for (name, value) in [("Cookie", cookie), ("X-CSRFToken", csrftoken.clone())] {
+                    event["headers"][name] = Value::String(value.clone());
+                    event["multiValueHeaders"][name] = serde_json::json!([value]);
+                }
+                event.to_string()
+            }
+            "account-page" => event_file("account-page.get").to_string(),
+            "hello-world" => testkit::bearer_event("get-current-user", &self.token),
+            function => testkit::bearer_event(function, &self.token),
+        }
+    }
+
+    /// One invocation with [`event`](Self::event); returns how long the answer took, and
+    /// keeps the token current.
     pub(crate) fn invoke(&mut self, api: &RuntimeApi, binary: &str) -> Duration {
-        // hello-world gets the same event as the function it stands beside.
-        let function = if binary == "hello-world" {
-            "get-current-user"
-        } else {
-            binary
-        };
-        let event = testkit::bearer_event(function, &self.token);
+        let event = self.event(binary);
         let started = Instant::now();
         let Outcome::Response(response) = api.invoke(&event, Duration::from_secs(60)) else {
             panic!("{binary} reported an error");
@@ -129,7 +207,8 @@ impl Bench {
             return elapsed;
         }
         let response: Value = serde_json::from_str(&response).expect("a response document");
-        assert_eq!(response["statusCode"], 200, "{binary}: {response}");
+        let status = response["statusCode"].as_u64().unwrap_or_default();
+        assert!((200..300).contains(&status), "{binary}: {response}");
         if binary == "regenerate-access-token" {
             let body: Value =
                 serde_json::from_str(response["body"].as_str().unwrap_or_default()).unwrap_or_default();
@@ -142,9 +221,9 @@ impl Bench {
     pub(crate) fn cold(&mut self, binary: &str, setting: &Setting, runs: usize) -> ColdStart {
         let mut sample = ColdStart::default();
         for _ in 0..runs {
-            setting.fresh_quota();
+            let setting = setting.fresh();
             let cpu_before = setting.cpu_used();
-            let (api, init) = self.start(binary, setting);
+            let (api, init) = self.start(binary, &setting);
             let cpu_at_init = setting.cpu_used();
             let first = self.invoke(&api, binary);
             sample.init_cpu.push(cpu_at_init.saturating_sub(cpu_before));
@@ -182,13 +261,13 @@ impl Bench {
         let program = self.release.join("bare-call");
         let (mut totals, mut cpu) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            setting.fresh_quota();
+            let setting = setting.fresh();
             let cpu_before = setting.cpu_used();
             let started = Instant::now();
             let mut process =
                 setting
                     .launch()
-                    .spawn(&self.settings(setting), &program, &args, Stdio::piped());
+                    .spawn(&self.settings(&setting), &program, &args, Stdio::piped());
             let output = process.stdout().expect("piped");
             let first = BufReader::new(output).lines().map_while(Result::ok).next();
             let elapsed = started.elapsed();
@@ -207,9 +286,10 @@ impl Bench {
     pub(crate) fn bare(&self, operation: &str, setting: &Setting, count: usize) -> (Duration, Vec<Duration>) {
         let args = [operation.to_string(), self.user_id.to_string(), count.to_string()];
         let program = self.release.join("bare-call");
-        let mut process = setting
-            .launch()
-            .spawn(&self.settings(setting), &program, &args, Stdio::piped());
+        let mut process =
+            setting
+                .bare_launch()
+                .spawn(&self.settings(setting), &program, &args, Stdio::piped());
         let output = process.stdout().expect("piped");
         let mut first = Duration::ZERO;
         let mut latencies = Vec::with_capacity(count);
@@ -277,4 +357,44 @@ pub(crate) fn tls_proxy(
             close_idle_after,
         },
     )
+}
+
+/// The settings the functions are measured in, all at `rtt` behind `proxy`: a whole CPU;
+/// on-demand 128 MB (init at a whole CPU, the invocations at 7.2%) over the shortest period
+/// the kernel allows and over its default 100 ms; and provisioned concurrency at 128 MB,
+/// whose init gets the share too. Each has a counting group of its own.
+pub(crate) fn lambda_settings(rtt: Duration, proxy: &Arc<FaultProxy>) -> Result<Vec<Setting>, String> {
+    let setting = |label: String, cpu: CpuQuota, invocation_cpu: Option<CpuQuota>| Setting {
+        rtt,
+        proxy: Arc::clone(proxy),
+        cpu: Some(Arc::new(cpu)),
+        invocation_cpu: invocation_cpu.map(Arc::new),
+        label,
+        secret: None,
+    };
+    let shortest = CpuQuota::lambda(128)?;
+    let period = |quota: &CpuQuota| format!("{:.1} ms", quota.period().as_secs_f64() * 1000.0);
+    let on_demand = format!(
+        "on-demand 128 MB: init at a whole CPU, invocations at 7.2% (1 ms per {})",
+        period(&shortest)
+    );
+    let kernel_period = CpuQuota::lambda_over(128, Duration::from_millis(100))?;
+    let provisioned = CpuQuota::lambda(128)?;
+    Ok(vec![
+        setting("whole CPU".into(), CpuQuota::unlimited()?, None),
+        setting(on_demand, CpuQuota::unlimited()?, Some(shortest)),
+        setting(
+            "on-demand 128 MB, the kernel's default period: invocations at 7.2 ms per 100 ms".into(),
+            CpuQuota::unlimited()?,
+            Some(kernel_period),
+        ),
+        setting(
+            format!(
+                "provisioned concurrency 128 MB: init at 7.2% too (1 ms per {})",
+                period(&provisioned)
+            ),
+            provisioned,
+            None,
+        ),
+    ])
 }

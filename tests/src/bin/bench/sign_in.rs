@@ -26,7 +26,7 @@ pub(crate) fn login_request(email: &str, password: &str) -> lambda_http::Request
 /// (the session, or the failure); a locked account or an unknown email costs the read only.
 pub(crate) fn sign_in_round_trips(runtime: &tokio::runtime::Runtime, bench: &mut Bench, report: &mut String) {
     let test = &bench.test;
-    let password = "the bench's password";
+    let password = PASSWORD;
     let (locked, _) = runtime.block_on(test.user("locked@example.com"));
     runtime.block_on(async {
         let user = test
@@ -83,7 +83,7 @@ pub(crate) fn sign_in_latency(
     runs: usize,
     report: &mut String,
 ) {
-    let password = "the bench's password";
+    let password = PASSWORD;
     // Wrong passwords spread over enough accounts that none reaches the lockout.
     let per_account = (shared::lockout::MAX_FAILURES - 1) as usize;
     let accounts: Vec<String> = (0..runs.div_ceil(per_account))
@@ -113,15 +113,14 @@ pub(crate) fn sign_in_latency(
         "\n## Sign-in latency (warm, TLS, 1 ms RTT, {runs} requests each, p50 / p99 ms)\n\nOne login: a `GetItem`, Argon2id (19 MiB, 2 passes), and a write. An unknown email is verified against a fixed hash with the same parameters, so it should cost what a wrong password does.\n\n| memory (CPU share) | right password (200) | wrong password (401) | unknown email (401) | unknown / wrong (p50) | peak RSS, MB |\n|---|---|---|---|---|---|"
     );
     for memory in [1024, 128] {
-        let cpu = match CpuQuota::lambda(memory) {
-            Ok(quota) => Some(Arc::new(quota)),
-            Err(_) if memory == 128 => lambda_like.cpu.clone(),
-            Err(_) => None,
-        };
+        // As on demand: the init at a whole CPU, the logins at the memory size's share.
+        let share = CpuQuota::lambda(memory).ok().map(Arc::new);
         let setting = Setting {
             rtt: lambda_like.rtt,
             proxy: Arc::clone(&lambda_like.proxy),
-            cpu,
+            cpu: lambda_like.cpu.clone(),
+            label: share.as_ref().map_or("whole CPU".into(), |cpu| cpu.describe()),
+            invocation_cpu: share,
             secret: None,
         };
         let (api, _) = bench.start("login", &setting);
@@ -147,7 +146,7 @@ pub(crate) fn sign_in_latency(
             .map(|_| time(event("nobody@example.com", password), 401))
             .collect();
         let both = |sample: &[Duration]| format!("{} / {}", ms(median(sample)), ms(percentile(sample, 0.99)));
-        let share = setting.cpu_share();
+        let share = &setting.label;
         let (peak_kib, _) = api.function_pid().map(memory_kib).unwrap_or_default();
         let _ = writeln!(
             report,

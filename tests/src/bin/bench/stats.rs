@@ -35,13 +35,3 @@ pub(crate) fn ratio_verdict(value: Duration, baseline: Duration, goal: f64) -> S
         format!("**{ratio:.2}x (≤ {goal}x: MISSED)**")
     }
 }
-
-/// `+x ms (goal ≤ +y ms: met)` for a value over a floor.
-pub(crate) fn margin_verdict(value: Duration, floor: Duration, allowed_ms: f64) -> String {
-    let over = (value.as_secs_f64() - floor.as_secs_f64()) * 1000.0;
-    if over <= allowed_ms {
-        format!("{over:+.2} ms (≤ +{allowed_ms} ms: met)")
-    } else {
-        format!("**{over:+.2} ms (≤ +{allowed_ms} ms: MISSED)**")
-    }
-}
