@@ -352,3 +352,41 @@ fn the_alarms_watch_every_function_and_the_metrics_the_functions_emit() {
         );
     }
 }
+
+#[test]
+fn every_function_has_a_memory_size_the_bench_measured_and_says_why() {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let template = template();
+    let functions: Vec<(String, &serde_yaml_ng::Value)> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, resource)| (name.as_str().unwrap_or_default().to_string(), resource))
+        .collect();
+    assert!(functions.len() >= 7, "{} functions", functions.len());
+    assert!(
+        template["Globals"]["Function"]["MemorySize"].is_null(),
+        "no default size: each function chooses its own"
+    );
+    // Every `MemorySize:` line carries its reason beside it, as a comment.
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with("MemorySize:"))
+        .collect();
+    assert_eq!(lines.len(), functions.len(), "{lines:#?}");
+    for line in &lines {
+        assert!(
+            line.split_once('#')
+                .is_some_and(|(_, reason)| reason.trim().len() > 20),
+            "a reason beside it: {line}"
+        );
+    }
+    for (name, function) in functions {
+        let size = function["Properties"]["MemorySize"].as_u64();
+        assert!(
+            size.is_some_and(|size| testkit::cpu::MEMORY_SIZES.contains(&(size as u32))),
+            "{name}: MemorySize {size:?} is not one of the memory table's sizes"
+        );
+    }
+}
