@@ -20,10 +20,8 @@ pub(crate) fn freezes(
     let closing = Setting {
         rtt: Duration::from_millis(1),
         proxy: proxy(Duration::from_millis(1), Some(SERVER_IDLE_CLOSE)),
-        cpu: lambda_like.cpu.clone(),
-        invocation_cpu: lambda_like.invocation_cpu.clone(),
-        label: lambda_like.label.clone(),
         secret: None,
+        ..lambda_like.clone()
     };
     let function = "get-current-user";
     let warm = bench.warm(function, &closing, 200);

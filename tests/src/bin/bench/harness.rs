@@ -15,6 +15,7 @@ use testkit::runtime_api::{Launch, Outcome, RuntimeApi};
 use testkit::{KEY, TestApp};
 
 /// Where the functions' store is, and what CPU they get.
+#[derive(Clone)]
 pub(crate) struct Setting {
     /// The round-trip time the proxies add.
     pub(crate) rtt: Duration,
@@ -89,12 +90,9 @@ impl Setting {
                 .map(|cpu| cpu.renewed().map(Arc::new).unwrap_or_else(|_| Arc::clone(cpu)))
         };
         Setting {
-            rtt: self.rtt,
-            proxy: Arc::clone(&self.proxy),
             cpu: renew(&self.cpu),
             invocation_cpu: renew(&self.invocation_cpu),
-            label: self.label.clone(),
-            secret: self.secret.clone(),
+            ..self.clone()
         }
     }
 
@@ -254,15 +252,13 @@ impl Bench {
 
     /// `bare-call`'s cold starts: spawn to its first `GetItem` done (connection, TLS
     /// handshake, one signed request: the least any function that reads DynamoDB does before
-    /// it can answer), with no Lambda runtime; and its CPU time (to its exit, so slightly
-    /// more). `(spawn to first call, CPU)` per run.
-    pub(crate) fn bare_cold(&self, setting: &Setting, runs: usize) -> (Vec<Duration>, Vec<Duration>) {
+    /// it can answer), with no Lambda runtime: spawn to first call, per run.
+    pub(crate) fn bare_cold(&self, setting: &Setting, runs: usize) -> Vec<Duration> {
         let args = ["get".to_string(), self.user_id.to_string(), "0".to_string()];
         let program = self.release.join("bare-call");
-        let (mut totals, mut cpu) = (Vec::new(), Vec::new());
+        let mut totals = Vec::new();
         for _ in 0..runs {
             let setting = setting.fresh();
-            let cpu_before = setting.cpu_used();
             let started = Instant::now();
             let mut process =
                 setting
@@ -277,9 +273,8 @@ impl Bench {
             );
             process.wait();
             totals.push(elapsed);
-            cpu.push(setting.cpu_used().saturating_sub(cpu_before));
         }
-        (totals, cpu)
+        totals
     }
 
     /// The floor: `bare-call` in the setting's quota, `count` calls; `(first, latencies)`.

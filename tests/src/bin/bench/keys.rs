@@ -29,26 +29,18 @@ pub(crate) fn key_from_secret(
     );
     for setting in settings.iter().filter(|s| s.rtt == Duration::from_millis(1)) {
         let with_secret = Setting {
-            rtt: setting.rtt,
-            proxy: Arc::clone(&setting.proxy),
-            cpu: setting.cpu.clone(),
-            invocation_cpu: setting.invocation_cpu.clone(),
-            label: setting.label.clone(),
             secret: Some(Arc::new(KeySecret {
                 arn: arn.clone(),
                 proxy: tls_proxy(testkit::moto().address(), &bench.ca, setting.rtt, None),
             })),
+            ..setting.clone()
         };
         let from_env = bench.cold("get-current-user", setting, runs);
         let from_secret = bench.cold("get-current-user", &with_secret, runs);
         // The first calls stand for an init's, so they run at the init's CPU.
         let at_init = |setting: &Setting| Setting {
-            rtt: setting.rtt,
-            proxy: Arc::clone(&setting.proxy),
-            cpu: setting.cpu.clone(),
             invocation_cpu: None,
-            label: setting.label.clone(),
-            secret: setting.secret.clone(),
+            ..setting.clone()
         };
         let (store_first, _) = bench.bare("get", &at_init(setting), 1);
         let (secret_first, _) = bench.bare("secret", &at_init(&with_secret), 1);

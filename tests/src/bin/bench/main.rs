@@ -166,7 +166,7 @@ fn main() {
             report,
             "\n## Cold start ({runs} runs each, medians, ms)\n\nInit is from the spawn (a small shell joins the cgroups and becomes the binary, so only the binary is counted; each run in new cgroups, as a new execution environment starts with its quota unspent) to its first `GET /runtime/invocation/next`; the first response is the first invocation after it; their sum is spawn to the first 200. The floor is hello-world's spawn to first response in the same setting plus `bare-call`'s first call (connection, TLS handshake, one signed `GetItem`) at a whole CPU, as an init makes it. CPU is each phase's CPU time, counted by the cgroup (`cpuacct.usage`). Goal, on-demand 128 MB: at most 1.2x the floor. Not emulated: DNS resolution of the endpoint at init (the functions here reach the store by address), and Lambda's own sandbox start before the process (the same for every function, and outside the function's control)."
         );
-        let (bare_first, _) = bench.bare_cold(&settings[0], runs);
+        let bare_first = bench.bare_cold(&settings[0], runs);
         let bare_first = median(&bare_first);
         for (index, setting) in settings.iter().enumerate() {
             let hello = bench.cold("hello-world", setting, runs);

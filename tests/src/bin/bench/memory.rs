@@ -44,15 +44,13 @@ pub(crate) mod prices {
 /// unit, and a transaction's items cost two each (DynamoDB developer guide, read/write
 /// capacity mode and transactions).
 pub(crate) fn request_units(function: &str) -> (f64, f64) {
-    match function {
-        // Bearer: one consistent GetItem of the user.
-        "get-current-user" | "get-access-token" | "get-auth-user" => (1.0, 0.0),
-        // Bearer: one conditional UpdateItem.
-        "regenerate-access-token" => (0.0, 1.0),
+    match operation(function) {
+        // One consistent GetItem of the user.
+        Some("get") => (1.0, 0.0),
+        // One conditional UpdateItem, or one DeleteItem.
+        Some("update" | "delete") => (0.0, 1.0),
         // A right password: the claim's GetItem, then a two-item TransactWriteItems.
-        "login" => (1.0, 4.0),
-        // One DeleteItem.
-        "logout" => (0.0, 1.0),
+        Some("signin") => (1.0, 4.0),
         _ => (0.0, 0.0),
     }
 }

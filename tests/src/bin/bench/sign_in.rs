@@ -116,12 +116,10 @@ pub(crate) fn sign_in_latency(
         // As on demand: the init at a whole CPU, the logins at the memory size's share.
         let share = CpuQuota::lambda(memory).ok().map(Arc::new);
         let setting = Setting {
-            rtt: lambda_like.rtt,
-            proxy: Arc::clone(&lambda_like.proxy),
-            cpu: lambda_like.cpu.clone(),
             label: share.as_ref().map_or("whole CPU".into(), |cpu| cpu.describe()),
             invocation_cpu: share,
             secret: None,
+            ..lambda_like.clone()
         };
         let (api, _) = bench.start("login", &setting);
         let time = |event: String, status: u64| {
