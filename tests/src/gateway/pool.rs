@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -91,7 +90,6 @@ impl Functions {
                     limit: limit.max(1),
                     instances: Mutex::default(),
                     changed: Condvar::new(),
-                    starts: AtomicUsize::new(0),
                 };
                 (binary.clone(), Arc::new(pool))
             })
@@ -147,8 +145,6 @@ pub struct Pool {
     instances: Mutex<Instances>,
     /// Signalled when an instance becomes idle or goes away.
     changed: Condvar,
-    /// Instances started so far (cold starts).
-    starts: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -158,6 +154,8 @@ struct Instances {
     count: usize,
     /// Bumped on each reload: instances of an older one are not reused.
     generation: u64,
+    /// Instances of this generation started so far (cold starts of the current binary).
+    started: usize,
 }
 
 struct Instance {
@@ -178,9 +176,10 @@ impl Pool {
         &self.binary
     }
 
-    /// How many instances have been started (cold starts), reloads included.
-    pub fn starts(&self) -> usize {
-        self.starts.load(Ordering::SeqCst)
+    /// How many instances of the current binary have been started (cold starts) since the
+    /// last reload. Instances started for an invocation that came before it do not count.
+    pub fn starts_since_reload(&self) -> usize {
+        self.lock().started
     }
 
     /// Runs one invocation and returns the function's response document. Blocks (it waits
@@ -233,7 +232,12 @@ impl Pool {
     /// A cold start: a Runtime API endpoint with a new process of the binary behind it,
     /// through its init. The function's stdout (its logs) is this process's stdout.
     fn start(&self, generation: u64) -> Result<Instance, IntegrationError> {
-        self.starts.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut instances = self.lock();
+            if instances.generation == generation {
+                instances.started += 1;
+            }
+        }
         let mut api = RuntimeApi::start();
         api.spawn_function(&self.binary, &self.environment, Stdio::inherit());
         api.try_wait_for_init(INIT_LIMIT)
@@ -245,6 +249,7 @@ impl Pool {
         let retired = {
             let mut instances = self.lock();
             instances.generation += 1;
+            instances.started = 0;
             let idle = std::mem::take(&mut instances.idle);
             instances.count -= idle.len();
             idle
