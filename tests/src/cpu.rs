@@ -42,13 +42,13 @@ impl CpuQuota {
     /// Lambda's share at `memory_mb` (1,769 MB = one vCPU), over a 10 ms period, or the
     /// shortest the kernel allows for the share (13.8 ms at 128 MB).
     pub fn lambda(memory_mb: u32) -> Result<Self, String> {
-        Self::new(Some(f64::from(memory_mb) / 1769.0))
+        Self::new(Some(lambda_share(memory_mb)))
     }
 
     /// Lambda's share at `memory_mb` over `period` (the kernel's default is 100 ms). Lambda
     /// does not document its scheduler's period, so the bench shows what depends on it.
     pub fn lambda_over(memory_mb: u32, period: Duration) -> Result<Self, String> {
-        let fraction = f64::from(memory_mb) / 1769.0;
+        let fraction = lambda_share(memory_mb);
         Self::with(Some((fraction, period, period.mul_f64(fraction))))
     }
 
@@ -192,6 +192,12 @@ pub fn prime_cgroup_moves() {
     if let Some(procs) = own {
         let _ = std::fs::write(procs, std::process::id().to_string());
     }
+}
+
+/// The fraction of a CPU Lambda gives `memory_mb` ("At 1,769 MB, a function has the
+/// equivalent of one vCPU", Lambda Developer Guide, configuration-memory).
+fn lambda_share(memory_mb: u32) -> f64 {
+    f64::from(memory_mb) / 1769.0
 }
 
 /// The period and quota giving `fraction` of a CPU: a 10 ms period where the quota is at least

@@ -105,10 +105,12 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A session lookup nobody has: the shape of a real one.
+/// A session lookup nobody has, the shape of a real one (`KeyRing::session_lookup`: a
+/// 32-byte tag in unpadded base64url).
 fn lookup() -> String {
+    use base64::Engine;
     let bytes: [u8; 32] = random_bytes().unwrap_or([7; 32]);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A sign-in's two store calls, as `App::sign_in` makes them for a right password.

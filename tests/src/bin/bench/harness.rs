@@ -43,17 +43,31 @@ impl Setting {
         format!("TLS, {} ms RTT, {}", self.rtt.as_millis(), self.label)
     }
 
-    /// Whether the invocations' CPU is limited (a memory size's share).
-    pub(crate) fn limited(&self) -> bool {
-        self.quota().is_some()
+    /// At `rtt` behind `proxy`, started in `cpu` (which counts) and moving to
+    /// `invocation_cpu` at the first `next`; the key from `TOKEN_KEY`.
+    pub(crate) fn new(
+        rtt: Duration,
+        proxy: &Arc<FaultProxy>,
+        label: String,
+        cpu: Option<CpuQuota>,
+        invocation_cpu: Option<CpuQuota>,
+    ) -> Self {
+        Setting {
+            rtt,
+            proxy: Arc::clone(proxy),
+            cpu: cpu.map(Arc::new),
+            invocation_cpu: invocation_cpu.map(Arc::new),
+            label,
+            secret: None,
+        }
     }
 
-    /// The share the invocations run at, if limited.
-    pub(crate) fn quota(&self) -> Option<&Arc<CpuQuota>> {
+    /// Whether the invocations' CPU is limited (a memory size's share).
+    pub(crate) fn limited(&self) -> bool {
         self.invocation_cpu
             .as_ref()
             .or(self.cpu.as_ref())
-            .filter(|cpu| cpu.is_limited())
+            .is_some_and(|cpu| cpu.is_limited())
     }
 
     /// A function's start: in the counting group, moving to the invocations' share (if
@@ -125,6 +139,14 @@ fn event_file(name: &str) -> Value {
     serde_json::from_str(&text).expect("an event in JSON")
 }
 
+/// The sign-in's event (`events/login.json-body.json`) with this email and password.
+pub(crate) fn login_event(email: &str, password: &str) -> String {
+    let mut event = event_file("login.json-body");
+    let body = serde_json::json!({"email": email, "password": password});
+    event["body"] = Value::String(body.to_string());
+    event.to_string()
+}
+
 impl Bench {
     /// Gives the user a token of ours again (after `bare-call update` replaced it).
     pub(crate) fn renew_token(&mut self) {
@@ -170,12 +192,7 @@ impl Bench {
     /// sign-out the user's session with its CSRF token, the page its `GET /`.
     pub(crate) fn event(&self, binary: &str) -> String {
         match binary {
-            "login" => {
-                let mut event = event_file("login.json-body");
-                let body = serde_json::json!({"email": "bench@example.com", "password": PASSWORD});
-                event["body"] = Value::String(body.to_string());
-                event.to_string()
-            }
+            "login" => login_event("bench@example.com", PASSWORD),
             "logout" => {
                 let mut event = event_file("logout.session");
                 let (sessionid, csrftoken) = &self.session;
@@ -359,13 +376,8 @@ pub(crate) fn tls_proxy(
 /// the kernel allows and over its default 100 ms; and provisioned concurrency at 128 MB,
 /// whose init gets the share too. Each has a counting group of its own.
 pub(crate) fn lambda_settings(rtt: Duration, proxy: &Arc<FaultProxy>) -> Result<Vec<Setting>, String> {
-    let setting = |label: String, cpu: CpuQuota, invocation_cpu: Option<CpuQuota>| Setting {
-        rtt,
-        proxy: Arc::clone(proxy),
-        cpu: Some(Arc::new(cpu)),
-        invocation_cpu: invocation_cpu.map(Arc::new),
-        label,
-        secret: None,
+    let setting = |label: String, cpu: CpuQuota, invocation_cpu: Option<CpuQuota>| {
+        Setting::new(rtt, proxy, label, Some(cpu), invocation_cpu)
     };
     let shortest = CpuQuota::lambda(128)?;
     let period = |quota: &CpuQuota| format!("{:.1} ms", quota.period().as_secs_f64() * 1000.0);

@@ -144,13 +144,9 @@ pub(crate) fn millions(count: u64) -> String {
     format!("{:.2} M", count as f64 / 1e6)
 }
 
-/// The table: every function's init and warm request against its floor. Returns the warm
-/// counts, for the goals' verdicts.
-pub(crate) fn instructions_table(
-    bench: &mut Bench,
-    setting: &Setting,
-    report: &mut String,
-) -> Vec<(String, u64, u64)> {
+/// The table: every function's init and warm request against its floor, then the goals'
+/// verdicts.
+pub(crate) fn instructions_table(bench: &mut Bench, setting: &Setting, report: &mut String) {
     let dir: PathBuf = workspace_root().join("target/bench-callgrind");
     std::fs::create_dir_all(&dir).expect("target/ is writable");
     let hello = bench.instructions("hello-world", setting, &dir);
@@ -202,12 +198,12 @@ pub(crate) fn instructions_table(
             millions(counts.warm),
             millions(warm_floor),
         );
-        warm.push((function.to_string(), counts.warm, warm_floor));
+        warm.push((function, counts.warm));
         eprintln!("instructions counted: {function}");
     }
-    for (function, count, _) in warm
+    for (function, count) in warm
         .iter()
-        .filter(|(name, ..)| FUNCTIONS.iter().any(|(f, _)| f == name))
+        .filter(|(name, _)| FUNCTIONS.iter().any(|(f, _)| f == *name))
     {
         let verdict = if *count < 650_000 { "met" } else { "**MISSED**" };
         let _ = writeln!(
@@ -224,5 +220,4 @@ pub(crate) fn instructions_table(
         millions(hello.warm + floors["get"].1),
         millions(floors["get"].0),
     );
-    warm
 }

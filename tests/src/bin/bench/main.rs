@@ -133,14 +133,7 @@ fn main() {
                 report,
                 "\n**cgroups unavailable ({reason}): only the whole-CPU figures are measured.**"
             );
-            vec![Setting {
-                rtt,
-                proxy: Arc::clone(&store_proxy),
-                cpu: None,
-                invocation_cpu: None,
-                label: "whole CPU".into(),
-                secret: None,
-            }]
+            vec![Setting::new(rtt, &store_proxy, "whole CPU".into(), None, None)]
         }
     };
     // On-demand 128 MB with the shortest period the kernel allows: the setting the goals
@@ -217,7 +210,7 @@ fn main() {
             report,
             "\n## Warm requests at 1 ms RTT (ms)\n\nThe floor is the bare DynamoDB call from the same SDK client in a process at the same CPU share (`bare-call`), plus hello-world's round trip through the same Runtime API at that share: two processes, each with its own quota, so under a share the sum is a rough yardstick, not a bound (the instruction counts above are the measure of CPU cost). Handshakes are counted by the proxy over the process's whole life (its init included)."
         );
-        for setting in &settings {
+        for (index, setting) in settings.iter().enumerate() {
             let count = if setting.limited() {
                 lambda_warm
             } else {
@@ -262,7 +255,7 @@ fn main() {
                         format!("**{} (goal 1: MISSED)**", warm.handshakes)
                     }
                 );
-                if settings.iter().position(|s| std::ptr::eq(s, setting)) == Some(lambda_like) {
+                if index == lambda_like {
                     lambda_warm_p50.push((function, p50));
                     let _ = writeln!(
                         memory,

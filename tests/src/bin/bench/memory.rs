@@ -63,13 +63,13 @@ fn lambda_cost(billed: Duration, memory_mb: u32) -> f64 {
 }
 
 /// One function at one memory size.
-pub(crate) struct Point {
-    pub(crate) function: &'static str,
-    pub(crate) memory_mb: u32,
-    pub(crate) p50: Duration,
-    pub(crate) p99: Duration,
-    pub(crate) cold: Duration,
-    pub(crate) lambda_cost: f64,
+struct Point {
+    function: &'static str,
+    memory_mb: u32,
+    p50: Duration,
+    p99: Duration,
+    cold: Duration,
+    lambda_cost: f64,
 }
 
 /// Warm requests at each size: fewer for the sign-in (an Argon2id hash each).
@@ -81,12 +81,7 @@ fn warm_count(function: &str) -> usize {
     }
 }
 
-pub(crate) fn memory_table(
-    bench: &mut Bench,
-    proxy: &Arc<FaultProxy>,
-    runs: usize,
-    report: &mut String,
-) -> Vec<Point> {
+pub(crate) fn memory_table(bench: &mut Bench, proxy: &Arc<FaultProxy>, runs: usize, report: &mut String) {
     let mut points = Vec::new();
     let functions: Vec<&'static str> = FUNCTIONS
         .iter()
@@ -98,17 +93,17 @@ pub(crate) fn memory_table(
             (Ok(counting), Ok(share)) => (counting, share),
             (Err(reason), _) | (_, Err(reason)) => {
                 let _ = writeln!(report, "\n**cgroups unavailable ({reason}): no memory table.**");
-                return points;
+                return;
             }
         };
-        let setting = Setting {
-            rtt: Duration::from_millis(1),
-            proxy: Arc::clone(proxy),
-            cpu: Some(Arc::new(counting)),
-            label: format!("{memory_mb} MB: {}", share.describe()),
-            invocation_cpu: Some(Arc::new(share)),
-            secret: None,
-        };
+        let label = format!("{memory_mb} MB: {}", share.describe());
+        let setting = Setting::new(
+            Duration::from_millis(1),
+            proxy,
+            label,
+            Some(counting),
+            Some(share),
+        );
         for &function in &functions {
             let warm = bench.warm(function, &setting, warm_count(function));
             let cold = bench.cold(function, &setting, runs);
@@ -158,7 +153,6 @@ pub(crate) fn memory_table(
     let dir = workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir).expect("target/ is writable");
     std::fs::write(dir.join("memory.svg"), chart).expect("target/bench/memory.svg is writable");
-    points
 }
 
 /// Two panels: warm p50 and p99 (log scale) and Lambda's cost per million requests (log

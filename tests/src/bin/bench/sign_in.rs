@@ -4,10 +4,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::http::handlers;
 use testkit::cpu::CpuQuota;
-use testkit::{request, session_headers, workspace_root};
+use testkit::{request, session_headers};
 
 use crate::*;
 
@@ -100,14 +100,6 @@ pub(crate) fn sign_in_latency(
                 .expect("a password");
         }
     });
-    let template = std::fs::read_to_string(workspace_root().join("events/login.json-body.json"))
-        .expect("events/login.json-body.json");
-    let template: Value = serde_json::from_str(&template).expect("an event in JSON");
-    let event = |email: &str, password: &str| {
-        let mut event = template.clone();
-        event["body"] = json!(json!({"email": email, "password": password}).to_string());
-        event.to_string()
-    };
     let _ = writeln!(
         report,
         "\n## Sign-in latency (warm, TLS, 1 ms RTT, {runs} requests each, p50 / p99 ms)\n\nOne login: a `GetItem`, Argon2id (19 MiB, 2 passes), and a write. An unknown email is verified against a fixed hash with the same parameters, so it should cost what a wrong password does.\n\n| memory (CPU share) | right password (200) | wrong password (401) | unknown email (401) | unknown / wrong (p50) | peak RSS, MB |\n|---|---|---|---|---|---|"
@@ -132,16 +124,16 @@ pub(crate) fn sign_in_latency(
         // Untimed: a right password on every account clears its failures (from an earlier
         // memory size), and the process's first login is out of the samples.
         for email in &accounts {
-            time(event(email, password), 200);
+            time(login_event(email, password), 200);
         }
         let right: Vec<Duration> = (0..runs)
-            .map(|_| time(event(&accounts[0], password), 200))
+            .map(|_| time(login_event(&accounts[0], password), 200))
             .collect();
         let wrong: Vec<Duration> = (0..runs)
-            .map(|n| time(event(&accounts[n / per_account], "not the password"), 401))
+            .map(|n| time(login_event(&accounts[n / per_account], "not the password"), 401))
             .collect();
         let unknown: Vec<Duration> = (0..runs)
-            .map(|_| time(event("nobody@example.com", password), 401))
+            .map(|_| time(login_event("nobody@example.com", password), 401))
             .collect();
         let both = |sample: &[Duration]| format!("{} / {}", ms(median(sample)), ms(percentile(sample, 0.99)));
         let share = &setting.label;
